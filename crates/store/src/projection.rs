@@ -1,0 +1,204 @@
+//! The tables projectors write, and the state digest over them.
+//!
+//! Projections are derived state: replay deletes and rebuilds them from the log. Three tables
+//! hold them all:
+//! - `proj_docs(kind, key, body, seq)`: one canonical-JSON document per read-model row
+//!   (an order, a work order, a product, a counter…), keyed by its kind and natural key;
+//! - `proj_journal_lines`: the double-entry journal, one row per line, for the ledger queries;
+//! - `proj_outbox`: the outbound events the projectors emitted, with deterministic ids.
+//!
+//! # The state digest (layout 1)
+//! SHA-256 over, for each table in the order docs, journal lines, outbox, and each row in
+//! primary-key order: every column as `len(bytes)` (u64 big-endian) followed by the bytes
+//! (integers as ASCII decimal text), preceded by the table's name framed the same way.
+//! `proj_meta` (replay bookkeeping) is not covered.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// One journal line as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalLine {
+    pub entry_id: String,
+    pub line_no: u32,
+    pub seq: u64,
+    pub recorded_at: String,
+    pub account: String,
+    pub currency: String,
+    pub debit_minor: i64,
+    pub credit_minor: i64,
+    pub memo: String,
+}
+
+/// One outbox row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: String,
+    pub seq: u64,
+    pub event: String,
+    /// Symbolic: `customer`, `zapier` or `subscribers`; resolved at send time.
+    pub destination: String,
+    pub stream: String,
+    pub recorded_at: String,
+    pub payload: String,
+}
+
+/// Projection reads and writes on one connection (the writer's, or replay's).
+#[derive(Clone, Copy)]
+pub struct ProjectionTx<'c> {
+    conn: &'c Connection,
+}
+
+impl<'c> ProjectionTx<'c> {
+    pub fn new(conn: &'c Connection) -> ProjectionTx<'c> {
+        ProjectionTx { conn }
+    }
+
+    pub fn get_doc(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+        get_doc(self.conn, kind, key)
+    }
+
+    pub fn put_doc(&self, kind: &str, key: &str, body: &str, seq: u64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO proj_docs (kind, key, body, seq) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, seq = excluded.seq",
+            )?
+            .execute(params![kind, key, body, seq])?;
+        Ok(())
+    }
+
+    pub fn insert_journal_line(&self, line: &JournalLine) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO proj_journal_lines (entry_id, line_no, seq, recorded_at, account,
+                 currency, debit_minor, credit_minor, memo) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+            )?
+            .execute(params![
+                line.entry_id,
+                line.line_no,
+                line.seq,
+                line.recorded_at,
+                line.account,
+                line.currency,
+                line.debit_minor,
+                line.credit_minor,
+                line.memo
+            ])?;
+        Ok(())
+    }
+
+    /// Inserts an outbox row; a row with the same id already there is left as it is (ids are
+    /// derived from the causing event, so the same row is the same fact).
+    pub fn insert_outbox(&self, row: &OutboxRow) -> Result<bool, StoreError> {
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO proj_outbox (id, seq, event, destination, stream, recorded_at,
+                 payload) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                row.id,
+                row.seq,
+                row.event,
+                row.destination,
+                row.stream,
+                row.recorded_at,
+                row.payload
+            ])?;
+        Ok(inserted == 1)
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM proj_meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO proj_meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+/// One document by kind and key.
+pub fn get_doc(conn: &Connection, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT body FROM proj_docs WHERE kind = ?1 AND key = ?2")?
+        .query_row(params![kind, key], |row| row.get(0))
+        .optional()?)
+}
+
+/// Every document of one kind, in key order.
+pub fn docs_of_kind(conn: &Connection, kind: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT key, body FROM proj_docs WHERE kind = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The tables the digest covers, with their columns in primary-key order.
+const DIGEST_TABLES: &[(&str, &str)] = &[
+    (
+        "proj_docs",
+        "SELECT kind, key, body, seq FROM proj_docs ORDER BY kind, key",
+    ),
+    (
+        "proj_journal_lines",
+        "SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor,
+         credit_minor, memo FROM proj_journal_lines ORDER BY entry_id, line_no",
+    ),
+    (
+        "proj_outbox",
+        "SELECT id, seq, event, destination, stream, recorded_at, payload
+         FROM proj_outbox ORDER BY id",
+    ),
+];
+
+/// The SHA-256 state digest of every projection (64 lower-case hex digits).
+pub fn digest(conn: &Connection) -> Result<String, StoreError> {
+    use rusqlite::types::ValueRef;
+    let mut hasher = Sha256::new();
+    let mut frame = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    for (table, sql) in DIGEST_TABLES {
+        frame(table.as_bytes());
+        let mut stmt = conn.prepare(sql)?;
+        let n_columns = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            for idx in 0..n_columns {
+                match row.get_ref(idx)? {
+                    ValueRef::Integer(n) => frame(n.to_string().as_bytes()),
+                    ValueRef::Text(bytes) => frame(bytes),
+                    other => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{table} column {idx} holds {:?}",
+                            other.data_type()
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Deletes every projection row (the first step of a rebuild).
+pub fn clear(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM proj_docs; DELETE FROM proj_journal_lines; DELETE FROM proj_outbox;
+         DELETE FROM proj_meta;",
+    )?;
+    Ok(())
+}

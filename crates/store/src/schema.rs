@@ -1,0 +1,100 @@
+//! Numbered schema migrations, applied in order and recorded in `PRAGMA user_version`.
+//!
+//! A migration is never edited once released: a change is a new migration. The event log's
+//! columns are part of the hash layout (see `hash.rs`), so they never change meaning.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Migration `n` (1-based) is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the event log, append-only by trigger.
+    r#"
+    CREATE TABLE events (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT    NOT NULL UNIQUE,
+        stream          TEXT    NOT NULL,
+        stream_version  INTEGER NOT NULL,
+        type            TEXT    NOT NULL,
+        type_version    INTEGER NOT NULL,
+        source          TEXT    NOT NULL,
+        tenant          TEXT    NOT NULL,
+        recorded_at     TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL UNIQUE,
+        payload         TEXT    NOT NULL,
+        raw_request     TEXT    NOT NULL,
+        hash_layout     INTEGER NOT NULL,
+        prev_hash       TEXT    NOT NULL,
+        hash            TEXT    NOT NULL,
+        UNIQUE (stream, stream_version)
+    );
+    CREATE INDEX events_by_type ON events (type, seq);
+    CREATE INDEX events_by_source ON events (source, seq);
+    CREATE INDEX events_by_time ON events (recorded_at, seq);
+    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
+    "#,
+    // 2: projections (derived state, rebuilt by replay) and their bookkeeping.
+    r#"
+    CREATE TABLE proj_docs (
+        kind TEXT NOT NULL,
+        key  TEXT NOT NULL,
+        body TEXT NOT NULL,
+        seq  INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE proj_journal_lines (
+        entry_id    TEXT    NOT NULL,
+        line_no     INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        recorded_at TEXT    NOT NULL,
+        account     TEXT    NOT NULL,
+        currency    TEXT    NOT NULL,
+        debit_minor  INTEGER NOT NULL,
+        credit_minor INTEGER NOT NULL,
+        memo        TEXT    NOT NULL,
+        PRIMARY KEY (entry_id, line_no)
+    ) WITHOUT ROWID;
+    CREATE INDEX proj_journal_lines_by_account ON proj_journal_lines (account, seq);
+    CREATE INDEX proj_journal_lines_by_seq ON proj_journal_lines (seq);
+    CREATE TABLE proj_outbox (
+        id          TEXT    PRIMARY KEY,
+        seq         INTEGER NOT NULL,
+        event       TEXT    NOT NULL,
+        destination TEXT    NOT NULL,
+        stream      TEXT    NOT NULL,
+        recorded_at TEXT    NOT NULL,
+        payload     TEXT    NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX proj_outbox_by_seq ON proj_outbox (seq);
+    CREATE TABLE proj_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Applies every migration the database has not seen, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = idx + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The one writer: a dedicated thread that owns the only read-write connection and commits
+//! whole batches of jobs at once (group commit).
+//!
+//! Handlers submit jobs over a bounded channel and wait for their answer. The writer takes
+//! whatever is queued (up to `batch_max`), opens one transaction, runs each job in its own
+//! SAVEPOINT (a job that fails rolls back alone), commits, and only then answers every job in
+//! the batch: an answer is a promise that the job's effects are durable. A full queue is
+//! refused at once ([`WriteError::Busy`]), so memory stays bounded and callers can answer 503.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use domain::Event;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::log::{Head, WriteCtx};
+use crate::{Store, StoreError};
+
+/// The writer's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Jobs committed together at most. 1 disables group commit.
+    pub batch_max: usize,
+    /// Jobs waiting at most; one more is refused with [`WriteError::Busy`].
+    pub queue_max: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            batch_max: 256,
+            queue_max: 8192,
+        }
+    }
+}
+
+/// Why a job got no answer of its own.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The queue is full. Handling: 503 with `Retry-After`.
+    #[error("the writer's queue is full; retry shortly")]
+    Busy,
+    /// The writer has stopped (shutdown, or a fatal error). Handling: 503.
+    #[error("the writer has stopped")]
+    Stopped,
+    /// The batch's commit failed; nothing of it is durable. Handling: 500.
+    #[error("commit failed: {0}")]
+    Commit(Arc<StoreError>),
+    /// The job panicked (a bug); its savepoint was rolled back. Handling: 500.
+    #[error("the request's processing panicked; nothing was recorded")]
+    Panicked,
+}
+
+/// What one committed batch did, for metrics.
+#[derive(Debug, Clone)]
+pub struct BatchReport {
+    pub jobs: usize,
+    pub events_appended: usize,
+    /// From the start of the transaction to the end of the commit.
+    pub commit_duration: Duration,
+    /// The head `seq` after the commit.
+    pub head_seq: u64,
+}
+
+/// Called after each committed batch with its report and the events it appended.
+pub type Observer = Arc<dyn Fn(&BatchReport, &[Event]) + Send + Sync>;
+
+type Reply = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
+type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
+
+/// A handle for submitting jobs to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on a new read-write connection to `store`.
+    pub fn spawn(
+        store: &Store,
+        config: WriterConfig,
+        observer: Option<Observer>,
+    ) -> Result<(Writer, JoinHandle<()>), StoreError> {
+        let conn = store.open_writer_connection()?;
+        let head = Head::load(&conn)?;
+        let (jobs, queue) = mpsc::channel(config.queue_max.max(1));
+        let batch_max = config.batch_max.max(1);
+        let thread = std::thread::Builder::new()
+            .name("hookledger-writer".into())
+            .spawn(move || run(conn, head, queue, batch_max, observer))
+            .map_err(|e| StoreError::Invariant(format!("cannot start the writer thread: {e}")))?;
+        Ok((Writer { jobs }, thread))
+    }
+
+    /// Runs `f` inside the next batch's transaction and returns its result once the batch has
+    /// committed. If `f` returns `Err`, everything it did is rolled back (the rest of the batch
+    /// still commits) and the error is returned, also after the commit.
+    pub async fn submit<T, E, F>(&self, f: F) -> Result<Result<T, E>, WriteError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<Result<Result<T, E>, WriteError>>();
+        let job: Job = Box::new(move |ctx: &mut WriteCtx<'_>| {
+            let result = catch_unwind(AssertUnwindSafe(|| f(ctx)));
+            let keep = matches!(result, Ok(Ok(_)));
+            let reply: Reply = Box::new(move |committed: Result<(), WriteError>| {
+                let outcome = match (committed, result) {
+                    (Err(e), _) => Err(e),
+                    (Ok(()), Err(_panic)) => Err(WriteError::Panicked),
+                    (Ok(()), Ok(result)) => Ok(result),
+                };
+                let _ = answer.send(outcome);
+            });
+            (keep, reply)
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WriteError::Busy,
+            mpsc::error::TrySendError::Closed(_) => WriteError::Stopped,
+        })?;
+        answered.await.unwrap_or(Err(WriteError::Stopped))
+    }
+
+    /// Like [`Writer::submit`], for callers outside an async runtime (tools, benchmarks).
+    pub fn submit_blocking<T, E, F>(&self, f: F) -> Result<Result<T, E>, WriteError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        futures_lite_block_on(self.submit(f))
+    }
+}
+
+/// A minimal executor for one future, so that blocking callers need no runtime.
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map(|rt| rt.block_on(future))
+        .unwrap_or_else(|e| panic!("cannot build a current-thread runtime: {e}"))
+}
+
+fn run(
+    conn: Connection,
+    mut head: Head,
+    mut queue: mpsc::Receiver<Job>,
+    batch_max: usize,
+    observer: Option<Observer>,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        match commit_batch(&conn, &mut head, &mut batch) {
+            Ok((replies, appended)) => {
+                let report = BatchReport {
+                    jobs: replies.len(),
+                    events_appended: appended.len(),
+                    commit_duration: started.elapsed(),
+                    head_seq: head.seq,
+                };
+                if let Some(observe) = &observer {
+                    observe(&report, &appended);
+                }
+                for reply in replies {
+                    reply(Ok(()));
+                }
+            }
+            Err((error, replies)) => {
+                tracing::error!(%error, "batch commit failed; the batch is rolled back");
+                let _ = conn.execute_batch("ROLLBACK");
+                let error = Arc::new(error);
+                for reply in replies {
+                    reply(Err(WriteError::Commit(error.clone())));
+                }
+                match Head::load(&conn) {
+                    Ok(reloaded) => head = reloaded,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reload the log head; the writer stops");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Replies = Vec<Reply>;
+
+/// Runs one batch in one transaction. On failure, the replies are returned with the error so
+/// that every caller is told.
+#[allow(clippy::type_complexity)]
+fn commit_batch(
+    conn: &Connection,
+    head: &mut Head,
+    batch: &mut Vec<Job>,
+) -> Result<(Replies, Vec<Event>), (StoreError, Replies)> {
+    let mut replies: Replies = Vec::with_capacity(batch.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        for job in batch.drain(..) {
+            // The jobs cannot run: answer each with the failure without running it.
+            drop(job);
+        }
+        return Err((e.into(), replies));
+    }
+    let mut appended: Vec<Event> = Vec::new();
+    for job in batch.drain(..) {
+        let mut ctx = WriteCtx::new(conn, head.clone());
+        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let (keep, reply) = job(&mut ctx);
+        let finish = if keep {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        replies.push(reply);
+        if let Err(e) = savepoint.and(finish) {
+            return Err((e.into(), replies));
+        }
+        if keep {
+            *head = ctx.head;
+            appended.append(&mut ctx.appended);
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Ok((replies, appended)),
+        Err(e) => Err((e.into(), replies)),
+    }
+}
