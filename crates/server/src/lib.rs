@@ -1,1 +1,27 @@
-//! server
+//! The HTTP service: routes, authentication, the write path into the one writer, metrics and
+//! the OpenAPI document.
+//!
+//! # Layout
+//! - [`settings`]: layered settings (defaults < TOML < environment < flags).
+//! - [`app`]: [`Application::build`] binds the listener (port 0 in tests) and starts the writer;
+//!   [`Application::run_until_stopped`] serves.
+//! - [`state`]: what every handler shares ([`AppState`]).
+//! - [`auth`]: bearer tokens and roles (`admin`, `auditor`).
+//! - [`metrics`]: the Prometheus registry.
+//! - [`error`]: [`ApiError`], the JSON error body of the project's own endpoints.
+//! - [`routes`]: one module per URL prefix, mirroring the paths.
+//! - [`openapi`]: the OpenAPI document and the offline Swagger UI.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+pub use app::{Application, StartError};
+pub use error::ApiError;
+pub use settings::{ConfigError, Overrides, Settings};
+pub use state::AppState;

@@ -4,8 +4,10 @@
 //! - [`schema`]: numbered migrations (`PRAGMA user_version`).
 //! - [`hash`]: the hash chain's byte layout.
 //! - [`log`]: appending (inside the writer's transaction), reading and querying events.
+//! - [`ops`]: operational state outside the digest (tokens).
 //! - [`verify`]: recomputing the chain.
 //! - [`writer`]: the one writer thread with group commit.
+//! - [`requestlog`]: the operational log of every inbound request, in its own file.
 //! - [`projection`]: the tables projectors write (documents, journal lines, outbox) and the
 //!   state digest over them.
 //!
@@ -14,7 +16,9 @@
 
 pub mod hash;
 pub mod log;
+pub mod ops;
 pub mod projection;
+pub mod requestlog;
 pub mod schema;
 pub mod verify;
 pub mod writer;

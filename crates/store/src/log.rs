@@ -79,6 +79,12 @@ impl<'c> WriteCtx<'c> {
         ProjectionTx::new(self.conn)
     }
 
+    /// Stores a bearer token (as its SHA-256) with its role.
+    pub fn insert_token(&self, token: &str, role: &str) -> Result<(), StoreError> {
+        let now = domain::time::format_micros(Utc::now());
+        crate::ops::insert_token(self.conn, token, role, &DEFAULT_TENANT.to_string(), &now)
+    }
+
     /// Reads events already in the log (including those this batch appended).
     pub fn conn_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
         query_events(self.conn, filter)

@@ -75,6 +75,15 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 3: operational state outside the digest: bearer tokens (stored as SHA-256).
+    r#"
+    CREATE TABLE tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        role         TEXT NOT NULL,
+        tenant       TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,245 @@
+//! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use domain::{Dedupe, Json, NewEvent, RawRequest, Source};
+use store::{Durability, Store, Writer};
+
+fn hookledger(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookledger"))
+        .args(args)
+        .env_remove("HOOKLEDGER_DB")
+        .env_remove("HOOKLEDGER_CONFIG")
+        .output()
+        .expect("run hookledger")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A database with `n` events on two streams.
+fn database_with_events(dir: &Path, n: u64) -> PathBuf {
+    let path = dir.join("log.db");
+    let store = Store::open(&path, Durability::Full).expect("open");
+    let (writer, _thread) = Writer::spawn(&store, Default::default(), None).expect("writer");
+    for i in 1..=n {
+        let event = NewEvent {
+            stream: format!("order:roms:{}", i % 2),
+            event_type: if i % 2 == 0 {
+                "roms.order_received".into()
+            } else {
+                "stripe.event_received".into()
+            },
+            type_version: 1,
+            source: if i % 2 == 0 {
+                Source::Roms
+            } else {
+                Source::Stripe
+            },
+            dedupe: Dedupe::Key(format!("k{i}")),
+            payload: Json::object([
+                ("n", Json::int(i as i64)),
+                ("note", Json::str("a,\"quoted\"\nline")),
+            ]),
+            raw_request: RawRequest::default(),
+        };
+        writer
+            .submit_blocking(move |ctx| ctx.append(&event).map(|_| ()))
+            .expect("answered")
+            .expect("appended");
+    }
+    path
+}
+
+#[test]
+fn verify_prints_the_head_and_exits_0_on_an_intact_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 5);
+    let output = hookledger(&["verify", "--db", db.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.starts_with("ok: head seq 5 hash "), "{text}");
+    let hash = text.trim().rsplit(' ').next().expect("hash").to_owned();
+    let expect = format!("5:{hash}");
+    let with_expect = hookledger(&[
+        "verify",
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--expect",
+        &expect,
+    ]);
+    assert_eq!(with_expect.status.code(), Some(0));
+}
+
+#[test]
+fn verify_exits_1_naming_the_first_bad_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 5);
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch(
+        "DROP TRIGGER events_refuse_update; UPDATE events SET payload = '{\"n\":33}' WHERE seq = 3;",
+    )
+    .expect("tamper");
+    drop(conn);
+    let output = hookledger(&["verify", "--db", db.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("first bad seq 3"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn verify_against_a_recorded_head_detects_truncation() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 5);
+    let head = stdout(&hookledger(&[
+        "verify",
+        "--db",
+        db.to_str().expect("utf-8"),
+    ]));
+    let hash = head.trim().rsplit(' ').next().expect("hash").to_owned();
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch("DROP TRIGGER events_refuse_delete; DELETE FROM events WHERE seq > 3;")
+        .expect("truncate");
+    drop(conn);
+    let plain = hookledger(&["verify", "--db", db.to_str().expect("utf-8")]);
+    assert_eq!(
+        plain.status.code(),
+        Some(0),
+        "a truncated chain is still a chain"
+    );
+    let expect = format!("5:{hash}");
+    let checked = hookledger(&[
+        "verify",
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--expect",
+        &expect,
+    ]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        stdout(&checked).contains("first bad seq 4"),
+        "{}",
+        stdout(&checked)
+    );
+}
+
+#[test]
+fn digest_prints_64_hex_digits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 2);
+    let output = hookledger(&["digest", "--db", db.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(0));
+    let digest = stdout(&output).trim().to_owned();
+    assert_eq!(digest.len(), 64);
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[test]
+fn events_filter_and_export_as_json_ndjson_and_csv() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 6);
+    let db = db.to_str().expect("utf-8");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&hookledger(&[
+        "events", "--db", db, "--source", "roms",
+    ])))
+    .expect("json");
+    let seqs: Vec<u64> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [2, 4, 6]);
+    assert_eq!(json[0]["payload"]["n"], 2);
+    let ndjson = stdout(&hookledger(&[
+        "events",
+        "--db",
+        db,
+        "--format",
+        "ndjson",
+        "--after-seq",
+        "4",
+    ]));
+    assert_eq!(ndjson.lines().count(), 2);
+    let typed = stdout(&hookledger(&[
+        "events",
+        "--db",
+        db,
+        "--format",
+        "ndjson",
+        "--type",
+        "stripe.event_received",
+        "--limit",
+        "2",
+    ]));
+    assert_eq!(typed.lines().count(), 2);
+    let csv = stdout(&hookledger(&[
+        "events",
+        "--db",
+        db,
+        "--format",
+        "csv",
+        "--stream",
+        "order:roms:1",
+    ]));
+    let mut lines = csv.lines();
+    assert!(lines.next().expect("header").starts_with("seq,id,stream,"));
+    assert!(
+        csv.contains("\"{\"\"n\"\":1,\"\"note\"\":\"\"a,\\\"\"quoted\\\"\"\\nline\"\"}\""),
+        "{csv}"
+    );
+    let empty = stdout(&hookledger(&[
+        "events",
+        "--db",
+        db,
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&empty).expect("json"),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn bad_flags_and_settings_exit_2_with_one_line_naming_the_setting() {
+    let bad_flag = hookledger(&["verify", "--nope"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 1);
+    let bad_expect = hookledger(&[
+        "verify",
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--expect",
+        "x",
+    ]);
+    assert_eq!(bad_expect.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_expect.stderr).contains("--expect"));
+    let bad_env = Command::new(env!("CARGO_BIN_EXE_hookledger"))
+        .args(["digest", "--db", db.to_str().expect("utf-8")])
+        .env("HOOKLEDGER_DEFAULT_CURRENCY", "dollars")
+        .output()
+        .expect("run");
+    assert_eq!(bad_env.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad_env.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("HOOKLEDGER_DEFAULT_CURRENCY"));
+    let missing = hookledger(&["digest", "--db", "/nonexistent/x.db"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn help_explains_every_command() {
+    let help = stdout(&hookledger(&["--help"]));
+    for command in ["serve", "verify", "digest", "events", "token"] {
+        assert!(help.contains(command), "{command} missing from --help");
+    }
+    let serve_help = stdout(&hookledger(&["serve", "--help"]));
+    assert!(serve_help.contains("HOOKLEDGER_BIND"));
+}

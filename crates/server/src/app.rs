@@ -1,0 +1,190 @@
+//! Building and running the service: [`Application::build`] opens the store, starts the writer
+//! and the request log, binds the listener (port 0 picks a free port, for tests) and reports the
+//! port it got; [`Application::run_until_stopped`] serves until SIGINT/SIGTERM.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+use ingest::Secret;
+use store::requestlog::RequestLog;
+use store::{Store, Writer, WriterConfig};
+
+use crate::auth::generate_token;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    /// Another `serve` (or an in-place `replay`) holds the database.
+    #[error("{0} is held by another hookledger process (serve or replay); stop it first")]
+    Locked(PathBuf),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// A built, not yet running, service.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: AppState,
+    _lock: File,
+    /// Set when the admin token was generated and stored on this start.
+    pub generated_admin_token: Option<PathBuf>,
+}
+
+/// Takes the exclusive lock that marks a database as served (released when the file closes,
+/// also when the process dies).
+pub fn lock_database(db: &std::path::Path) -> Result<File, StartError> {
+    let path = db.with_extension("lock");
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+    }
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::Io {
+            what: format!("cannot open {}", path.display()),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(StartError::Locked(db.to_path_buf())),
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let lock = lock_database(&settings.db)?;
+        let store = Store::open(&settings.db, settings.durability)?;
+        let metrics = Metrics::new();
+        let (writer, _thread) = Writer::spawn(
+            &store,
+            WriterConfig {
+                batch_max: settings.writer_batch_max,
+                queue_max: settings.writer_queue_max,
+            },
+            Some(metrics.writer_observer()),
+        )?;
+        let request_log =
+            RequestLog::open(&settings.request_log_path(), settings.request_log_rows_max)?;
+        let (admin_token, generated_admin_token) = resolve_admin_token(&settings)?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartError::Bind {
+            bind: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                bind: settings.bind.clone(),
+                source,
+            })?
+            .port();
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            writer,
+            request_log,
+            metrics,
+            admin_token,
+        };
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(tracing_actix())
+                .configure(crate::routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            bind: state.settings.bind.clone(),
+            source,
+        })?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+            _lock: lock,
+            generated_admin_token,
+        })
+    }
+
+    /// The port the listener got.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the server is stopped (SIGINT or SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application {
+            server,
+            state,
+            _lock,
+            ..
+        } = self;
+        let result = server.await;
+        state.request_log.flush();
+        drop(_lock);
+        result
+    }
+}
+
+/// Logs each request's method, path, status and latency, with a request id.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms").log_target("hookledger::http")
+}
+
+/// The admin token: from the settings, else from the file beside the database, else a new one
+/// written there (mode 0600) and announced on stderr.
+fn resolve_admin_token(settings: &Settings) -> Result<(Secret, Option<PathBuf>), StartError> {
+    if let Some(token) = &settings.admin_token {
+        return Ok((token.clone(), None));
+    }
+    let path = settings.admin_token_path();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim();
+        if !token.is_empty() {
+            return Ok((Secret::new(token), None));
+        }
+    }
+    let token = generate_token();
+    let io = |source| StartError::Io {
+        what: format!("cannot write the admin token to {}", path.display()),
+        source,
+    };
+    let mut options = File::options();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(io)?;
+    writeln!(file, "{token}").map_err(io)?;
+    Ok((Secret::new(token), Some(path)))
+}

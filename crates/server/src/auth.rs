@@ -1,0 +1,86 @@
+//! Bearer tokens and roles. The admin token comes from the settings (or was generated on first
+//! start); further tokens are minted by an admin and stored as their SHA-256.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Auditor,
+    /// Reads and changes everything of its tenant.
+    Admin,
+}
+
+impl Role {
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "auditor" => Some(Role::Auditor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The role of the request's bearer token: 401 when missing or unknown.
+pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Role, ApiError> {
+    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("a bearer token is required (Authorization: Bearer …)"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?
+        .to_owned();
+    if state.admin_token.matches(&token) {
+        return Ok(Role::Admin);
+    }
+    let store = state.store.clone();
+    let role =
+        actix_web::web::block(move || store.read(|conn| store::ops::token_role(conn, &token)))
+            .await??;
+    role.as_deref()
+        .and_then(Role::parse)
+        .ok_or_else(|| unauthorized("unknown token"))
+}
+
+/// Requires a token of any role (reads).
+pub async fn require_reader(req: &HttpRequest, state: &AppState) -> Result<Role, ApiError> {
+    authenticate(req, state).await
+}
+
+/// Requires an admin token (writes): 403 for an auditor.
+pub async fn require_admin(req: &HttpRequest, state: &AppState) -> Result<Role, ApiError> {
+    match authenticate(req, state).await? {
+        Role::Admin => Ok(Role::Admin),
+        Role::Auditor => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "an auditor token reads and changes nothing; this needs an admin token",
+        )),
+    }
+}
+
+/// A new random token (256 bits, hex).
+pub fn generate_token() -> String {
+    format!(
+        "hl_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}

@@ -1,0 +1,148 @@
+//! The Prometheus registry behind `GET /metrics`: ingest figures (events appended, batch sizes,
+//! commit latency, requests by outcome) and seed 004's delivery metrics.
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// Every metric hookledger exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub events_appended: IntCounter,
+    pub head_seq: IntGauge,
+    pub batch_jobs: Histogram,
+    pub commit_seconds: Histogram,
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub request_log_dropped: IntGauge,
+    pub deliveries: IntCounterVec,
+    pub delivery_seconds: HistogramVec,
+    pub retries: IntCounterVec,
+}
+
+fn must<T>(metric: Result<T, prometheus::Error>) -> T {
+    // Metric definitions are constants: an error here is a programming mistake caught by tests.
+    metric.unwrap_or_else(|e| panic!("invalid metric definition: {e}"))
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let events_appended = must(IntCounter::new(
+            "hookledger_events_appended_total",
+            "Events appended to the log.",
+        ));
+        let head_seq = must(IntGauge::new("hookledger_head_seq", "The log's last seq."));
+        let batch_jobs = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "hookledger_writer_batch_jobs",
+                "Jobs committed per writer batch (group commit).",
+            )
+            .buckets(exponential_buckets(1.0, 2.0, 10).unwrap_or_default()),
+        ));
+        let commit_seconds = must(Histogram::with_opts(
+            HistogramOpts::new(
+                "hookledger_writer_commit_seconds",
+                "Time from a batch's BEGIN to the end of its COMMIT.",
+            )
+            .buckets(exponential_buckets(0.0001, 2.0, 14).unwrap_or_default()),
+        ));
+        let requests = must(IntCounterVec::new(
+            Opts::new(
+                "hookledger_requests_total",
+                "Inbound webhook requests by outcome.",
+            ),
+            &["source", "outcome"],
+        ));
+        let request_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "hookledger_request_seconds",
+                "Inbound webhook latency, from receipt to answer (append latency included).",
+            )
+            .buckets(exponential_buckets(0.0001, 2.0, 16).unwrap_or_default()),
+            &["source"],
+        ));
+        let request_log_dropped = must(IntGauge::new(
+            "hookledger_request_log_dropped",
+            "Request-log entries dropped because its queue was full.",
+        ));
+        let deliveries = must(IntCounterVec::new(
+            Opts::new(
+                "webhook_deliveries_total",
+                "Outbound webhook deliveries by final status.",
+            ),
+            &["event", "status", "tenant_id"],
+        ));
+        let delivery_seconds = must(HistogramVec::new(
+            HistogramOpts::new(
+                "webhook_delivery_duration_seconds",
+                "Duration of outbound delivery attempts.",
+            ),
+            &["event", "tenant_id"],
+        ));
+        let retries = must(IntCounterVec::new(
+            Opts::new(
+                "webhook_retries_total",
+                "Outbound delivery retries by reason.",
+            ),
+            &["event", "reason", "tenant_id"],
+        ));
+        for collector in [
+            Box::new(events_appended.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(head_seq.clone()),
+            Box::new(batch_jobs.clone()),
+            Box::new(commit_seconds.clone()),
+            Box::new(requests.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(request_log_dropped.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(delivery_seconds.clone()),
+            Box::new(retries.clone()),
+        ] {
+            must(registry.register(collector));
+        }
+        Metrics {
+            registry,
+            events_appended,
+            head_seq,
+            batch_jobs,
+            commit_seconds,
+            requests,
+            request_seconds,
+            request_log_dropped,
+            deliveries,
+            delivery_seconds,
+            retries,
+        }
+    }
+
+    /// The writer's observer: called after each committed batch.
+    pub fn writer_observer(&self) -> store::writer::Observer {
+        let metrics = self.clone();
+        std::sync::Arc::new(move |report: &store::BatchReport, _events| {
+            metrics
+                .events_appended
+                .inc_by(report.events_appended as u64);
+            metrics.head_seq.set(report.head_seq as i64);
+            metrics.batch_jobs.observe(report.jobs as f64);
+            metrics
+                .commit_seconds
+                .observe(report.commit_duration.as_secs_f64());
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

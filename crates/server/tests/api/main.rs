@@ -1,0 +1,4 @@
+//! Integration tests: the real server on a random port with a temporary database, over HTTP.
+
+mod helpers;
+mod read_api;

@@ -1,0 +1,103 @@
+use crate::helpers::{spawn_app, ADMIN_TOKEN};
+
+#[tokio::test]
+async fn health_is_public_and_counts_events() {
+    let app = spawn_app().await;
+    let response = app.get("/health").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({ "status": "ok", "events": 0, "head_seq": 0 })
+    );
+}
+
+#[tokio::test]
+async fn docs_and_openapi_are_served_offline() {
+    let app = spawn_app().await;
+    let page = app.get("/docs").await;
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("text")
+        .contains("swagger-ui-bundle.js"));
+    let bundle = app.get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status(), 200);
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.expect("json");
+    assert!(spec["paths"]["/api/events"].is_object());
+    assert!(spec["paths"]["/health"].is_object());
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_ingest_figures() {
+    let app = spawn_app().await;
+    let text = app.get("/metrics").await.text().await.expect("text");
+    assert!(text.contains("hookledger_events_appended_total 0"));
+    assert!(text.contains("# TYPE hookledger_writer_commit_seconds histogram"));
+}
+
+#[tokio::test]
+async fn read_apis_need_a_known_bearer_token() {
+    let app = spawn_app().await;
+    for path in ["/api/events", "/api/events/1", "/api/verify", "/api/digest"] {
+        assert_eq!(app.get(path).await.status(), 401, "{path} without a token");
+        assert_eq!(
+            app.get_as(path, "nope").await.status(),
+            401,
+            "{path} with an unknown token"
+        );
+        let body: serde_json::Value = app.get(path).await.json().await.expect("json error body");
+        assert!(body["error"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn an_auditor_reads_but_cannot_mint_tokens() {
+    let app = spawn_app().await;
+    let auditor = app.token("auditor").await;
+    assert_eq!(app.get_as("/api/verify", &auditor).await.status(), 200);
+    let refused = app
+        .post_json_as(
+            "/api/v1/tenant/tokens",
+            &auditor,
+            serde_json::json!({ "role": "admin" }),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    let bad_role = app
+        .post_json_as(
+            "/api/v1/tenant/tokens",
+            ADMIN_TOKEN,
+            serde_json::json!({ "role": "root" }),
+        )
+        .await;
+    assert_eq!(bad_role.status(), 400);
+}
+
+#[tokio::test]
+async fn an_empty_log_verifies_and_has_the_empty_digest() {
+    let app = spawn_app().await;
+    let verify = app.get_json("/api/verify").await;
+    assert_eq!(verify["ok"], true);
+    assert_eq!(verify["head_seq"], 0);
+    let digest = app.get_json("/api/digest").await;
+    let digest = digest["digest"].as_str().expect("digest");
+    assert_eq!(digest.len(), 64);
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[tokio::test]
+async fn bad_event_queries_are_400_with_a_reason() {
+    let app = spawn_app().await;
+    for query in ["limit=0", "limit=1001", "since=yesterday", "after_seq=-1"] {
+        let response = app
+            .get_as(&format!("/api/events?{query}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(response.status(), 400, "{query}");
+    }
+    assert_eq!(
+        app.get_as("/api/events/99", ADMIN_TOKEN).await.status(),
+        404
+    );
+}
