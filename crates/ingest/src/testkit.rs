@@ -432,7 +432,7 @@ pub fn arb_json() -> impl proptest::strategy::Strategy<Value = Json> {
     use proptest::prelude::*;
     let number = prop_oneof![
         any::<i64>().prop_map(|n| n.to_string()),
-        "-?[0-9]{1,25}(\\.[0-9]{0,6})?([eE][+-]?[0-9]{1,4})?",
+        "-?(0|[1-9][0-9]{0,24})(\\.[0-9]{1,6})?([eE][+-]?[0-9]{1,4})?",
     ];
     let leaf = prop_oneof![
         Just(Json::Null),
