@@ -5,12 +5,14 @@
 //! - [`money`]: [`Money`] in integer minor units, parsed exactly from decimal text.
 //! - [`event`]: [`NewEvent`] and [`Event`], sources, dedupe rules and derived ids.
 //! - [`time`]: the timestamp forms of the log and of the seeds.
+//! - [`payloads`]: the typed payloads of the canonical event types ([`payloads::EventPayload`]).
 //!
 //! Nothing here does I/O.
 
 pub mod event;
 pub mod json;
 pub mod money;
+pub mod payloads;
 pub mod time;
 
 pub use event::{

@@ -3,8 +3,12 @@
 //! or the clock (the time of receipt comes in [`Request::received_at`]).
 //!
 //! # Layout
-//! - one module per dialect: `accounting` (seed 000), `roms` (seed 001), `exact` (seed 002),
-//!   `vendor` (seed 003), `stripe` (the payment provider);
+//! - one module per dialect: [`accounting`] (seed 000), [`roms`] (seed 001), [`exact`] (seed 002),
+//!   [`vendor`] (seed 003), [`stripe`] (the payment provider), each with
+//!   `parse(&Request, &Settings) -> Result<Ingested, Rejection>`; [`Dialect`] names them and maps a
+//!   [`Rejection`] to each dialect's error body;
+//! - [`fields`]: typed access to a JSON object's fields, with the error messages all dialects share;
+//! - `support`: body parsing, secret checks, hashing and the secret-free `raw_request`;
 //! - [`Request`], [`Settings`] and [`Secret`]: the inputs every dialect shares;
 //! - [`Rejection`]: why a request was refused, mapped at the HTTP edge to each dialect's body.
 //!
@@ -14,8 +18,21 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{Currency, NewEvent};
+use domain::{Currency, Json, NewEvent, Source};
 use subtle::ConstantTimeEq;
+
+pub mod accounting;
+pub mod exact;
+pub mod fields;
+pub mod roms;
+pub mod stripe;
+mod support;
+pub mod vendor;
+
+#[cfg(test)]
+mod testkit;
+
+pub use support::{BODY_DEPTH_MAX, SECRET_HEADERS};
 
 /// An inbound HTTP request, as the edge received it.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +175,16 @@ impl Rejection {
         }
     }
 
+    /// Seed 002's `code` for this rejection (`UNAUTHORIZED` for a bad secret, `NOT_CONFIGURED`
+    /// for a missing setting).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::NotConfigured { .. } => "NOT_CONFIGURED",
+            Rejection::Unauthorized(_) => ErrorCode::Unauthorized.as_str(),
+            Rejection::Invalid { code, .. } => code.as_str(),
+        }
+    }
+
     /// The HTTP status the edge answers with.
     pub fn status(&self) -> u16 {
         match self {
@@ -176,4 +203,84 @@ impl Rejection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
     pub events: Vec<NewEvent>,
+}
+
+/// The five upstream dialects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// Seed 000: the web shop's order status.
+    Accounting,
+    /// Seed 001: ROMS V2 orders.
+    Roms,
+    /// Seed 002: Exact Online through Zapier.
+    Exact,
+    /// Seed 003: the vendor server's status callbacks.
+    Vendor,
+    /// The payment provider.
+    Stripe,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 5] = [
+        Dialect::Accounting,
+        Dialect::Roms,
+        Dialect::Exact,
+        Dialect::Vendor,
+        Dialect::Stripe,
+    ];
+
+    /// The dialect's name: its folder under `fixtures/` and `docs/dialects/`.
+    pub fn name(&self) -> &'static str {
+        self.source().as_str()
+    }
+
+    /// The source its events carry.
+    pub fn source(&self) -> Source {
+        match self {
+            Dialect::Accounting => Source::Accounting,
+            Dialect::Roms => Source::Roms,
+            Dialect::Exact => Source::Exact,
+            Dialect::Vendor => Source::Vendor,
+            Dialect::Stripe => Source::Stripe,
+        }
+    }
+
+    /// The inbound endpoint (POST).
+    pub fn path(&self) -> &'static str {
+        match self {
+            Dialect::Accounting => accounting::PATH,
+            Dialect::Roms => roms::PATH,
+            Dialect::Exact => exact::PATH,
+            Dialect::Vendor => vendor::PATH,
+            Dialect::Stripe => stripe::PATH,
+        }
+    }
+
+    /// Authenticates, validates and normalises a request of this dialect.
+    pub fn parse(&self, req: &Request<'_>, settings: &Settings) -> Result<Ingested, Rejection> {
+        match self {
+            Dialect::Accounting => accounting::parse(req, settings),
+            Dialect::Roms => roms::parse(req, settings),
+            Dialect::Exact => exact::parse(req, settings),
+            Dialect::Vendor => vendor::parse(req, settings),
+            Dialect::Stripe => stripe::parse(req, settings),
+        }
+    }
+
+    /// The error body this dialect's clients read (CONTRACT.md): seed 001 `{detail}`, seed 002
+    /// `{success: false, error, code}`, the others `{error}`. The status is [`Rejection::status`].
+    pub fn error_body(&self, rejection: &Rejection) -> Json {
+        let message = Json::str(rejection.to_string());
+        match self {
+            Dialect::Roms => Json::object([("detail", message)]),
+            Dialect::Exact => Json::object([
+                ("success", Json::Bool(false)),
+                ("error", message),
+                ("code", Json::str(rejection.code())),
+            ]),
+            Dialect::Accounting | Dialect::Vendor | Dialect::Stripe => {
+                Json::object([("error", message)])
+            }
+        }
+    }
 }
