@@ -284,3 +284,54 @@ impl Dialect {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(path: &str) -> String {
+        let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs")
+            .join(path);
+        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+    }
+
+    #[test]
+    fn every_dialect_has_its_page_naming_its_endpoint() {
+        for dialect in Dialect::ALL {
+            let page = doc(&format!("dialects/{}.md", dialect.name()));
+            assert!(page.contains(dialect.path()), "{}", dialect.name());
+        }
+    }
+
+    #[test]
+    fn every_event_type_is_in_the_catalogue() {
+        let catalogue = doc("events.md");
+        for event_type in domain::payloads::EVENT_TYPES {
+            assert!(
+                catalogue.contains(&format!("`{event_type}`")),
+                "{event_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies_follow_each_dialect() {
+        let rejection = Rejection::coded(ErrorCode::InvalidStatus, "bad");
+        assert_eq!(
+            Dialect::Roms.error_body(&rejection).canonical(),
+            r#"{"detail":"bad"}"#
+        );
+        assert_eq!(
+            Dialect::Exact.error_body(&rejection).canonical(),
+            r#"{"code":"INVALID_STATUS","error":"bad","success":false}"#
+        );
+        assert_eq!(
+            Dialect::Vendor.error_body(&rejection).canonical(),
+            r#"{"error":"bad"}"#
+        );
+        let unauthorized = Rejection::Unauthorized("no".into());
+        assert_eq!(unauthorized.status(), 401);
+        assert_eq!(unauthorized.code(), "UNAUTHORIZED");
+    }
+}
