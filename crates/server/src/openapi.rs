@@ -19,6 +19,14 @@ use crate::routes;
         routes::api::verify::verify,
         routes::api::digest::digest,
         routes::api::tokens::create,
+        routes::webhooks::order_status::order_status,
+        routes::webhooks::v2::orders::orders,
+        routes::webhooks::v2::test_endpoint::test,
+        routes::webhooks::v2::signature_help::signature_help,
+        routes::webhooks::v2::logs::logs,
+        routes::webhooks::webhook_receiver::webhook_receiver,
+        routes::webhooks::order_updates::order_updates,
+        routes::webhooks::stripe::stripe,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,4 +1,6 @@
 //! Integration tests: the real server on a random port with a temporary database, over HTTP.
 
+mod fixtures;
 mod helpers;
 mod read_api;
+mod webhooks;
