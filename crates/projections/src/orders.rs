@@ -247,10 +247,20 @@ pub fn roms(fold: &mut Fold<'_>) -> Result<(), ProjectionError> {
     let (mut order, created) = load_or_create(fold, "roms", &p.order_number)?;
     // Upsert only the fields sent, under their column names (amounts in minor units).
     if let Ok(Json::Object(fields)) = fold.event.payload_json() {
+        let currency = p.currency.or(order.currency).unwrap_or(Currency::USD);
         for (name, value) in fields {
-            if name != "order_number" && name != "extra" {
-                order.fields.insert(name, value);
+            if name == "order_number" || name == "extra" {
+                continue;
             }
+            // Amounts are kept in minor units and under seed 001's column name in major units.
+            if let (Some(column), Json::Number(text)) = (name.strip_suffix("_minor"), &value) {
+                if let Ok(minor) = text.parse::<i64>() {
+                    order
+                        .fields
+                        .insert(column.to_owned(), major(minor, currency));
+                }
+            }
+            order.fields.insert(name, value);
         }
     }
     for (name, value) in &p.extra {

@@ -19,6 +19,8 @@ use crate::routes;
         routes::api::verify::verify,
         routes::api::digest::digest,
         routes::api::tokens::create,
+        routes::api::orders::order,
+        routes::api::orders::work_order,
     ),
     modifiers(&BearerAuth)
 )]

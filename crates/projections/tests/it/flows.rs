@@ -154,6 +154,11 @@ fn seed_001_create_then_update_by_order_number() {
     );
     assert_eq!(order["fields"]["tracking_number"], "1Z999");
     assert_eq!(order["fields"]["price_minor"], 12000);
+    assert_eq!(
+        order["fields"]["price"], 120.00,
+        "seed 001's column, in major units"
+    );
+    assert_eq!(order["fields"]["quantity"], 2);
     assert_eq!(order["amount_minor"], 24000);
     assert_eq!(ledger.balance("Assets:Receivables:Roms", "USD"), 24000);
     assert_eq!(ledger.balance("Expenses:Commission:Roms", "USD"), 1500);
