@@ -182,6 +182,14 @@ pub fn order(
     fold::get(tx, orders::KIND, &orders::key(source, reference))
 }
 
+/// A Stripe payment by payment-intent id (`GET /api/orders/stripe/{pi}`).
+pub fn payment(
+    tx: ProjectionTx<'_>,
+    payment_intent_id: &str,
+) -> Result<Option<Json>, ProjectionError> {
+    fold::get(tx, "payment", payment_intent_id)
+}
+
 /// A work order by id (`GET /api/work-orders/{id}`).
 pub fn work_order(
     tx: ProjectionTx<'_>,

@@ -33,21 +33,35 @@ pub async fn order(
         )));
     }
     let store = state.store.clone();
-    let (order, events) = web::block(move || {
+    let (body, events) = web::block(move || {
         store.read(|conn| {
             let tx = store::ProjectionTx::new(conn);
-            let order = projections::order(tx, &source, &reference)
-                .map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+            let corrupt =
+                |e: projections::ProjectionError| store::StoreError::Corrupt(e.to_string());
+            // A Stripe "order" is a payment intent, by its id.
+            let (body, stream) = if source == "stripe" {
+                let payment = projections::payment(tx, &reference).map_err(corrupt)?;
+                (
+                    payment.map(|p| p.to_value()),
+                    format!("payment:stripe:{reference}"),
+                )
+            } else {
+                let order = projections::order(tx, &source, &reference).map_err(corrupt)?;
+                let body = order
+                    .map(|o| serde_json::to_value(&o))
+                    .transpose()
+                    .map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+                (body, format!("order:{source}:{reference}"))
+            };
             let filter = EventFilter {
-                stream: Some(format!("order:{source}:{reference}")),
+                stream: Some(stream),
                 ..Default::default()
             };
-            Ok((order, store::log::query_events(conn, &filter)?))
+            Ok((body, store::log::query_events(conn, &filter)?))
         })
     })
     .await??;
-    let order = order.ok_or_else(|| ApiError::not_found("no such order"))?;
-    let mut body = serde_json::to_value(&order).map_err(ApiError::internal)?;
+    let mut body = body.ok_or_else(|| ApiError::not_found("no such order"))?;
     let events: Vec<EventView> = events
         .into_iter()
         .map(|e| EventView::from_event(e, false))
