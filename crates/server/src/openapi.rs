@@ -27,6 +27,8 @@ use crate::routes;
         routes::webhooks::webhook_receiver::webhook_receiver,
         routes::webhooks::order_updates::order_updates,
         routes::webhooks::stripe::stripe,
+        routes::api::orders::order,
+        routes::api::orders::work_order,
     ),
     modifiers(&BearerAuth)
 )]

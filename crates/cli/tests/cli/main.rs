@@ -1,5 +1,7 @@
 //! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
 
+mod tidy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

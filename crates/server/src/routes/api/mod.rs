@@ -2,6 +2,7 @@
 
 pub mod digest;
 pub mod events;
+pub mod orders;
 pub mod tokens;
 pub mod verify;
 
@@ -12,5 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::one)
         .service(verify::verify)
         .service(digest::digest)
-        .service(tokens::create);
+        .service(tokens::create)
+        .service(orders::order)
+        .service(orders::work_order);
 }

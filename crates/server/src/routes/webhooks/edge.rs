@@ -3,10 +3,12 @@
 //! 1. Read the raw body from the stream, at most `body_limit_bytes` (a larger `Content-Length`
 //!    is refused before reading): 413 in the dialect's error shape, never actix's plain text.
 //! 2. `ingest` parses it (pure: authenticate, validate, normalise) with the time of receipt.
-//! 3. ONE writer job, in its own savepoint, for every event: `projections::check` (a refusal
-//!    rolls the whole request back: 404), append, `projections::apply` unless it was a
-//!    duplicate; then `projections::respond` makes the dialect's success body. The answer comes
-//!    after the commit, so a 2xx always means the event is durable.
+//! 3. ONE writer job, in its own savepoint: `projections::record`, which for every event runs
+//!    `projections::check` (a refusal rolls the whole request back: 404 with seed 002's code),
+//!    appends it, and applies it unless it was a duplicate; then `projections::respond` makes
+//!    the dialect's success body. The answer comes after the commit, so a 2xx always means the
+//!    event is durable. A full writer queue is 503 with `Retry-After`, any other failure 500,
+//!    both in the dialect's shape.
 //! 4. Every request, whatever its outcome, goes to the request log (secrets removed), to the
 //!    metrics (`requests{source,outcome}`, `request_seconds{source}`) and to a `webhook` span
 //!    carrying a request id, the source and, once known, the `seq`.
@@ -17,11 +19,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use domain::{Event, Json, NewEvent};
+use domain::Json;
 use ingest::{Dialect, ErrorCode, Rejection};
-use projections::{ProjectionError, StateCode, StateRejection};
+use projections::{RecordError, StateCode, StateRejection};
 use store::requestlog::RequestEntry;
-use store::{StoreError, WriteCtx, WriteError};
+use store::WriteError;
 use tracing::Instrument;
 
 use crate::redact::Redactor;
@@ -245,26 +247,28 @@ async fn process(
         Ok(ingested) => ingested.events,
         Err(rejection) => return Answer::from_rejection(dialect, &rejection),
     };
+    // One job for the whole request: `record` checks, appends and applies every event in the
+    // job's savepoint, and an `Err` rolls all of them back.
     let submitted = state
         .writer
-        .submit(move |ctx| write_request(ctx, &events))
+        .submit(move |ctx| projections::record(ctx, &events))
         .await;
     match submitted {
-        Ok(Ok(written)) => Answer {
+        Ok(Ok(recorded)) => Answer {
             status: StatusCode::OK,
-            body: written.body,
-            outcome: if written.duplicate {
+            body: recorded.body,
+            outcome: if recorded.duplicate {
                 Outcome::Duplicate
             } else {
                 Outcome::Accepted
             },
             reason: String::new(),
-            seq: Some(written.seq),
+            seq: Some(recorded.seq),
         },
-        Ok(Err(JobError::State(refusal))) => {
+        Ok(Err(RecordError::Rejected(refusal))) => {
             Answer::from_rejection(dialect, &state_rejection(&refusal))
         }
-        Ok(Err(error)) => internal(dialect, &error),
+        Ok(Err(RecordError::Failed(error))) => internal(dialect, &error),
         Err(error @ (WriteError::Busy | WriteError::Stopped)) => {
             tracing::warn!(%error, "writer unavailable; answered 503");
             Answer::edge_error(
@@ -296,53 +300,6 @@ fn state_rejection(refusal: &StateRejection) -> Rejection {
         StateCode::ProductNotFound => ErrorCode::ProductNotFound,
     };
     Rejection::coded(code, refusal.message.clone())
-}
-
-/// What the writer job gives back.
-struct Written {
-    seq: u64,
-    duplicate: bool,
-    body: Json,
-}
-
-/// Why the writer job recorded nothing. Every variant rolls the request's savepoint back.
-#[derive(Debug, thiserror::Error)]
-enum JobError {
-    /// The state refuses the request. Handling: 404 in the dialect's shape.
-    #[error(transparent)]
-    State(StateRejection),
-    /// Handling: 500.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Handling: 500.
-    #[error(transparent)]
-    Projection(#[from] ProjectionError),
-    /// `ingest` accepted a request without events (a bug). Handling: 500.
-    #[error("the request gave no events")]
-    NoEvents,
-}
-
-/// The writer job of one request: check, append and apply each event, then the success body of
-/// the last one. An `Err` rolls back everything the request did.
-fn write_request(ctx: &mut WriteCtx<'_>, events: &[NewEvent]) -> Result<Written, JobError> {
-    let mut last: Option<Event> = None;
-    let mut duplicate = true;
-    for new in events {
-        projections::check(ctx.projections(), new).map_err(JobError::State)?;
-        let (appended, event) = ctx.append(new)?;
-        if !appended.duplicate {
-            duplicate = false;
-            projections::apply(ctx.projections(), &event)?;
-        }
-        last = Some(event);
-    }
-    let event = last.ok_or(JobError::NoEvents)?;
-    let body = projections::respond(ctx.projections(), &event)?;
-    Ok(Written {
-        seq: event.seq,
-        duplicate,
-        body,
-    })
 }
 
 /// Queues the request-log entry (never waits for it).
