@@ -263,3 +263,41 @@ async fn every_answer_carries_a_request_id() {
         .expect("x-request-id");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
+
+#[tokio::test]
+async fn a_secret_not_configured_is_503_with_retry_after_naming_the_setting() {
+    let app = spawn_app_with(|s| s.ingest = ingest::Settings::default()).await;
+    for (dialect, setting) in [
+        (Dialect::Accounting, "ACCOUNTING_WEBHOOK_SECRET"),
+        (Dialect::Exact, "EXACT_WEBHOOK_SECRET"),
+        (Dialect::Vendor, "CUSTOMER_SERVER_SECRET"),
+        (Dialect::Stripe, "STRIPE_WEBHOOK_SECRET"),
+    ] {
+        let body = valid_body(dialect).as_bytes().to_vec();
+        let response = app
+            .post_raw(dialect.path(), &auth_headers(dialect, &body), body)
+            .await;
+        assert_eq!(response.status(), 503, "{dialect:?}");
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.expect("json");
+        let message = error_message(dialect, &body, "NOT_CONFIGURED");
+        assert!(message.contains(setting), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_inbound_endpoint() {
+    let app = spawn_app_with(|_| {}).await;
+    let spec: Value = app.get("/openapi.json").await.json().await.expect("json");
+    for dialect in Dialect::ALL {
+        assert!(
+            spec["paths"][dialect.path()]["post"].is_object(),
+            "{}",
+            dialect.path()
+        );
+    }
+    for path in ["test", "logs", "signature-help"] {
+        let path = format!("/api/v2/webhooks/{path}");
+        assert!(spec["paths"][&path]["get"].is_object(), "{path}");
+    }
+}
