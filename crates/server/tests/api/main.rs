@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port with a temporary database, over HTTP.
 
 mod fixtures;
+mod flows;
 mod helpers;
 mod read_api;
 mod webhooks;
