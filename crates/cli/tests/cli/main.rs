@@ -1,5 +1,6 @@
 //! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
 
+mod crash;
 mod tidy;
 
 use std::path::{Path, PathBuf};
