@@ -75,12 +75,16 @@ impl Redactor {
     /// kept as sent (invalid UTF-8 replaced) with that field's string value blanked.
     pub fn body(&self, body: &[u8]) -> String {
         let field = ingest::accounting::SECRET_FIELD;
+        let text = String::from_utf8_lossy(body);
+        // Most bodies do not name the field: they are kept as sent without a second parse.
+        if !text.contains(field) {
+            return self.text(&text);
+        }
         if let Ok(Json::Object(mut map)) = Json::parse(body) {
             if map.remove(field).is_some() {
                 return self.text(&Json::Object(map).canonical());
             }
         }
-        let text = String::from_utf8_lossy(body);
         self.text(&blank_string_field(&text, field))
     }
 }

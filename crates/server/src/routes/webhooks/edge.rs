@@ -141,34 +141,48 @@ pub async fn receive(
         seq = tracing::field::Empty,
     );
     async move {
-        let started = Instant::now();
-        let received_at = Utc::now();
-        let redactor = Redactor::new(&state.settings.ingest);
-        let headers = lower_case_headers(&req);
-        let limit = state.settings.body_limit_bytes;
-        let (answer, body) = match read_body(dialect, &req, payload, limit).await {
-            Ok(body) => {
-                let answer = process(dialect, &state, &req, &headers, &body, received_at).await;
-                (answer, body)
-            }
-            Err(answer) => (answer, Vec::new()),
-        };
-        if let Some(seq) = answer.seq {
-            tracing::Span::current().record("seq", seq);
-        }
-        let request = Received {
+        let mut received = Received {
             dialect,
-            req: &req,
-            headers: &headers,
-            body: &body,
-            received_at,
+            started: Instant::now(),
+            received_at: Utc::now(),
+            method: req.method().as_str().to_owned(),
+            path: req.path().to_owned(),
+            headers: lower_case_headers(&req),
+            body: Vec::new(),
         };
-        record(&state, &redactor, &request, &answer);
-        observe(&state, &redactor, dialect, &answer, started);
+        let limit = state.settings.body_limit_bytes;
+        let answer = match read_body(dialect, &req, payload, limit).await {
+            Err(answer) => finish(&state, &received, answer),
+            Ok(body) => {
+                received.body = body;
+                // Detached from the connection: once submitted, the request may be committed
+                // whether or not the client waits, and its log entry and metrics must follow.
+                let task = actix_web::rt::spawn(
+                    async move {
+                        let answer = process(&state, &received).await;
+                        finish(&state, &received, answer)
+                    }
+                    .in_current_span(),
+                );
+                task.await
+                    .unwrap_or_else(|error| internal(dialect, &format!("task failed: {error}")))
+            }
+        };
         answer.to_response(&request_id)
     }
     .instrument(span)
     .await
+}
+
+/// Records the request's outcome (span, request log, metrics) and hands the answer back.
+fn finish(state: &AppState, received: &Received, answer: Answer) -> Answer {
+    if let Some(seq) = answer.seq {
+        tracing::Span::current().record("seq", seq);
+    }
+    let redactor = Redactor::new(&state.settings.ingest);
+    record(state, &redactor, received, &answer);
+    observe(state, &redactor, received, &answer);
+    answer
 }
 
 /// Header names in lower case; values that are not UTF-8 are dropped.
@@ -218,30 +232,28 @@ async fn read_body(
     }
 }
 
-/// What was received, for the request log.
-struct Received<'a> {
+/// One inbound request, as received.
+struct Received {
     dialect: Dialect,
-    req: &'a HttpRequest,
-    headers: &'a [(String, String)],
-    body: &'a [u8],
+    started: Instant,
     received_at: DateTime<Utc>,
+    method: String,
+    path: String,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+    /// Empty when the body was not read (over the limit).
+    body: Vec<u8>,
 }
 
 /// Parses with `ingest`, then appends through the writer.
-async fn process(
-    dialect: Dialect,
-    state: &AppState,
-    req: &HttpRequest,
-    headers: &[(String, String)],
-    body: &[u8],
-    received_at: DateTime<Utc>,
-) -> Answer {
+async fn process(state: &AppState, received: &Received) -> Answer {
+    let dialect = received.dialect;
     let request = ingest::Request {
-        method: req.method().as_str(),
-        path: req.path(),
-        headers,
-        body,
-        received_at,
+        method: &received.method,
+        path: &received.path,
+        headers: &received.headers,
+        body: &received.body,
+        received_at: received.received_at,
     };
     let events = match dialect.parse(&request, &state.settings.ingest) {
         Ok(ingested) => ingested.events,
@@ -303,19 +315,19 @@ fn state_rejection(refusal: &StateRejection) -> Rejection {
 }
 
 /// Queues the request-log entry (never waits for it).
-fn record(state: &AppState, redactor: &Redactor, request: &Received<'_>, answer: &Answer) {
+fn record(state: &AppState, redactor: &Redactor, request: &Received, answer: &Answer) {
     state.request_log.record(RequestEntry {
         id: 0,
         received_at: domain::time::format_micros(request.received_at),
-        method: request.req.method().as_str().to_owned(),
-        path: request.req.path().to_owned(),
+        method: request.method.clone(),
+        path: request.path.clone(),
         source: request.dialect.name().to_owned(),
         status_code: answer.status.as_u16(),
         outcome: answer.outcome.as_str().to_owned(),
         reason: redactor.text(&answer.reason),
         seq: answer.seq,
-        headers: redactor.headers(request.headers).canonical(),
-        body: redactor.body(request.body),
+        headers: redactor.headers(&request.headers).canonical(),
+        body: redactor.body(&request.body),
     });
     state
         .metrics
@@ -324,14 +336,9 @@ fn record(state: &AppState, redactor: &Redactor, request: &Received<'_>, answer:
 }
 
 /// Metrics and one log line per request (the reason redacted like the request log's).
-fn observe(
-    state: &AppState,
-    redactor: &Redactor,
-    dialect: Dialect,
-    answer: &Answer,
-    started: Instant,
-) {
-    let elapsed = started.elapsed();
+fn observe(state: &AppState, redactor: &Redactor, received: &Received, answer: &Answer) {
+    let dialect = received.dialect;
+    let elapsed = received.started.elapsed();
     state
         .metrics
         .requests

@@ -144,3 +144,54 @@ async fn the_log_shows_accepted_duplicate_and_rejected_requests_without_secrets(
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_whose_client_gave_up_is_still_recorded_and_logged() {
+    let app = spawn_app_with(|s| s.ingest = all_secrets()).await;
+    // Hold the writer so that the request waits for its commit.
+    let (started_tx, started) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let writer = app.state.writer.clone();
+    let holding = tokio::spawn(async move {
+        writer
+            .submit(move |_ctx| {
+                let _ = started_tx.send(());
+                let _ = released.recv_timeout(std::time::Duration::from_secs(30));
+                Ok::<(), ()>(())
+            })
+            .await
+    });
+    tokio::task::spawn_blocking(move || started.recv_timeout(std::time::Duration::from_secs(10)))
+        .await
+        .expect("join")
+        .expect("the writer runs the holding job");
+    let body = crate::fixtures::valid_body(Dialect::Roms);
+    let gave_up = app
+        .client
+        .post(app.url(Dialect::Roms.path()))
+        .header("content-type", "application/json")
+        .header(
+            "x-webhook-signature",
+            auth_headers(Dialect::Roms, body.as_bytes())[1].1.clone(),
+        )
+        .body(body)
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client should have timed out");
+    release.send(()).expect("release");
+    holding.await.expect("join").expect("answered").expect("ok");
+    // The entry is written after the commit's answer: wait for it.
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = app.request_log(1).await;
+        if !log.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.events_count().await, 1);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["outcome"], "accepted");
+    assert_eq!(log[0]["seq"], 1);
+}

@@ -108,3 +108,42 @@ async fn the_logs_limit_defaults_to_50_and_is_capped_at_1000() {
     let newest = &app.request_log(1).await[0];
     assert!(newest["body"].as_str().expect("body").contains("N-54"));
 }
+
+#[tokio::test]
+async fn the_seeds_signed_examples_are_accepted_byte_for_byte() {
+    use hmac::{Hmac, Mac};
+    let app = spawn_app_with(|s| {
+        s.ingest.webhook_secret = Some(ingest::Secret::new("your-webhook-secret"));
+    })
+    .await;
+    let sign = |payload: &str| {
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(b"your-webhook-secret").expect("any key length");
+        mac.update(payload.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    // The curl example's payload, then what Python's json.dumps sends for the same order.
+    let curl = r#"{"order_number":"12345","product":"Nike Shoes","price":99.99}"#;
+    let python = r#"{"order_number": "12345", "product": "Nike Shoes", "price": 99.99}"#;
+    for payload in [curl, python] {
+        let signature = sign(payload);
+        let response = app
+            .post_text(
+                "/api/v2/webhooks/orders",
+                &[("x-webhook-signature", &signature)],
+                payload,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{payload}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["order_id"], 1);
+        assert_eq!(body["order_number"], "12345");
+    }
+    let unsigned = app.post_text("/api/v2/webhooks/orders", &[], curl).await;
+    assert_eq!(unsigned.status(), 401);
+    let body: Value = unsigned.json().await.expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({"detail": "Missing X-Webhook-Signature header"})
+    );
+}

@@ -7,34 +7,67 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+// The seed's own examples, verbatim. They sign `json.dumps(payload)` / `JSON.stringify(payload)`
+// and send `json=payload` / `payload`, which their HTTP clients serialise to the same bytes.
 const PYTHON: &str = r#"import hmac
 import hashlib
 import json
 import requests
 
-payload = {"order_number": "12345", "product": "Nike Shoes", "price": 99.99}
+# Your payload
+payload = {
+    "order_number": "12345",
+    "product": "Nike Shoes",
+    "price": 99.99
+}
+
+# Convert to JSON string
 payload_string = json.dumps(payload)
+
+# Your secret (set in backend-v2/.env)
 secret = "your-webhook-secret"
 
-signature = hmac.new(secret.encode(), payload_string.encode(), hashlib.sha256).hexdigest()
+# Generate signature
+signature = hmac.new(
+    secret.encode(),
+    payload_string.encode(),
+    hashlib.sha256
+).hexdigest()
 
-requests.post(
+# Send request
+headers = {
+    "Content-Type": "application/json",
+    "X-Webhook-Signature": signature
+}
+
+response = requests.post(
     "http://localhost:8001/api/v2/webhooks/orders",
-    data=payload_string,
-    headers={"Content-Type": "application/json", "X-Webhook-Signature": signature},
+    json=payload,
+    headers=headers
 )"#;
 
 const NODE: &str = r#"const crypto = require('crypto');
 const axios = require('axios');
 
-const payload = { order_number: "12345", product: "Nike Shoes", price: 99.99 };
+const payload = {
+    order_number: "12345",
+    product: "Nike Shoes",
+    price: 99.99
+};
+
 const payloadString = JSON.stringify(payload);
 const secret = "your-webhook-secret";
 
-const signature = crypto.createHmac('sha256', secret).update(payloadString).digest('hex');
+const signature = crypto
+    .createHmac('sha256', secret)
+    .update(payloadString)
+    .digest('hex');
 
-axios.post('http://localhost:8001/api/v2/webhooks/orders', payloadString, {
-  headers: { 'Content-Type': 'application/json', 'X-Webhook-Signature': signature }
+axios.post('http://localhost:8001/api/v2/webhooks/orders', payload, {
+    headers: {
+        'Content-Type': 'application/json',
+        'X-Webhook-Signature': signature
+    }
 });"#;
 
 const CURL: &str = r#"SECRET="your-webhook-secret"
