@@ -19,6 +19,15 @@ use crate::routes;
         routes::api::verify::verify,
         routes::api::digest::digest,
         routes::api::tokens::create,
+        routes::api::subscriptions::create,
+        routes::api::subscriptions::list,
+        routes::api::subscriptions::remove,
+        routes::api::subscriptions::rotate,
+        routes::api::subscriptions::redeliver,
+        routes::api::deliveries::list,
+        routes::api::deliveries::one,
+        routes::api::deliveries::retry,
+        routes::api::webhook_test::webhook_test,
     ),
     modifiers(&BearerAuth)
 )]
