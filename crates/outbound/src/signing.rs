@@ -109,6 +109,27 @@ mod tests {
         );
     }
 
+    /// The worked example of `docs/outbound.md`.
+    #[test]
+    fn the_documented_example_holds() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"type":"payment.received","timestamp":"2024-01-10T14:30:00.123Z","data":{"amount":12.5,"amount_minor":1250,"currency":"USD","order_number":"1001"}}"#;
+        assert_eq!(body.len(), 148);
+        assert_eq!(
+            x_signature(secret, body),
+            "860cc72d0629569378ef5563665eb63398c51c308df69f639b1160eeadc9bb25"
+        );
+        assert_eq!(
+            standard_signature(
+                secret,
+                "3b0f1a4e-8a52-5c7e-9d2b-6f1e0c4a7b91",
+                1704897000,
+                body
+            ),
+            "v1,8T2fZGwRKtrXpoDIfB5cbND4zlF6S5EgG6aUhGaIUdo="
+        );
+    }
+
     #[test]
     fn x_signature_keys_with_the_secret_as_given() {
         let body = br#"{"a":1}"#;
