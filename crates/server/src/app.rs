@@ -93,16 +93,6 @@ impl Application {
             },
             Some(metrics.writer_observer_waking(wake.clone())),
         )?;
-        let outbound_config = settings.outbound_config();
-        let outbound = OutboundState::new(&outbound_config)?;
-        let delivery_worker = outbound::start(
-            store.clone(),
-            writer.clone(),
-            outbound_config,
-            Arc::new(metrics.clone()),
-            wake,
-        )
-        .await?;
         let request_log =
             RequestLog::open(&settings.request_log_path(), settings.request_log_rows_max)?;
         let (admin_token, generated_admin_token) = resolve_admin_token(&settings)?;
@@ -117,6 +107,17 @@ impl Application {
                 source,
             })?
             .port();
+        // Started once the listener is bound, so that a failed start leaves no worker behind.
+        let outbound_config = settings.outbound_config();
+        let outbound = OutboundState::new(&outbound_config)?;
+        let delivery_worker = outbound::start(
+            store.clone(),
+            writer.clone(),
+            outbound_config,
+            Arc::new(metrics.clone()),
+            wake,
+        )
+        .await?;
         let state = AppState {
             settings: Arc::new(settings),
             store,

@@ -69,6 +69,17 @@ async fn subscriptions_are_created_listed_without_secrets_and_deleted_by_an_admi
     assert_eq!(delete().await.expect("request").status(), 404);
     let listed = app.get("/api/v1/tenant/webhooks/subscriptions").await;
     assert_eq!(listed["subscriptions"].as_array().expect("list").len(), 1);
+
+    let spec = app.get("/openapi.json").await;
+    for path in [
+        "/api/v1/tenant/webhooks/subscriptions",
+        "/api/v1/tenant/webhooks/subscriptions/{id}",
+        "/api/v1/tenant/webhooks/deliveries",
+        "/api/v1/tenant/webhooks/deliveries/{id}/retry",
+        "/api/external/webhook-test",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
 }
 
 #[tokio::test]
