@@ -144,14 +144,19 @@ impl InFlight {
         }
     }
 
+    /// Forgets every attempt task that has ended.
     fn reap(&mut self) {
         while let Some(done) = self.tasks.try_join_next_with_id() {
-            let id = match done {
-                Ok((id, ())) => id,
-                Err(e) => e.id(),
-            };
-            self.finished(id);
+            self.finished(task_id(done));
         }
+    }
+}
+
+/// The id of an ended task, whether it returned or panicked.
+fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
     }
 }
 
@@ -183,11 +188,7 @@ async fn run(shared: Arc<Shared>) {
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(sleep) => {}
             Some(done) = in_flight.tasks.join_next_with_id(), if !in_flight.tasks.is_empty() => {
-                let id = match done {
-                    Ok((id, ())) => id,
-                    Err(e) => e.id(),
-                };
-                in_flight.finished(id);
+                in_flight.finished(task_id(done));
             }
         }
         in_flight.reap();
