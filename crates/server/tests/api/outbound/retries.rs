@@ -287,3 +287,34 @@ async fn a_subscription_failing_longer_than_the_span_is_disabled() {
         .expect("reason")
         .contains("failed since"));
 }
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_and_is_final() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = start(&dir.path().join("h.db"), |_| {}).await;
+    let elsewhere = spawn_receiver(vec![Reply::Status(200)]).await;
+    let redirecting = spawn_receiver(vec![Reply::With(
+        307,
+        vec![("Location", elsewhere.url.clone())],
+    )])
+    .await;
+    let sub = app
+        .subscribe_to(&redirecting.url, "*", "s3cret-s3cret")
+        .await;
+    app.insert_outbox(vec![row(
+        "o-307",
+        1,
+        "payment.received",
+        "subscribers",
+        json!({}),
+    )])
+    .await;
+    let dead = app
+        .wait_for_status("o-307", sub["id"].as_str(), "dead", Duration::from_secs(5))
+        .await;
+    assert_eq!(dead["attempts"], 1);
+    assert_eq!(dead["last_status_code"], 307);
+    elsewhere
+        .assert_total_after(0, Duration::from_millis(300))
+        .await;
+}
