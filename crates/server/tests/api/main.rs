@@ -3,5 +3,6 @@
 mod fixtures;
 mod flows;
 mod helpers;
+mod outbound;
 mod read_api;
 mod webhooks;
