@@ -83,14 +83,21 @@ pub fn json_errors<B: 'static>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let message = match res.response().error() {
-        Some(error) => error.to_string(),
-        None if status == StatusCode::NOT_FOUND => format!(
+    let limit = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.settings.body_limit_bytes);
+    let message = match (res.response().error(), limit) {
+        (_, Some(limit)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("Request body is larger than the limit of {limit} bytes")
+        }
+        (Some(error), _) => error.to_string(),
+        (None, _) if status == StatusCode::NOT_FOUND => format!(
             "no such endpoint: {} {} (GET /openapi.json lists them all)",
             res.request().method(),
             res.request().path()
         ),
-        None => status
+        (None, _) => status
             .canonical_reason()
             .unwrap_or("request failed")
             .to_owned(),

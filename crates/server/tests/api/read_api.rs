@@ -165,5 +165,8 @@ async fn framework_errors_are_json_too() {
         .await;
     assert_eq!(response.status(), 413);
     let body: serde_json::Value = response.json().await.expect("a JSON 413");
-    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(
+        body["error"],
+        "Request body is larger than the limit of 1000 bytes"
+    );
 }
