@@ -189,7 +189,8 @@ pub fn events(args: &EventsArgs) -> Outcome {
         )?,
         EventFormat::Ndjson => {}
     }
-    store.read(|conn| {
+    let mut write_error: Option<std::io::Error> = None;
+    let read = store.read(|conn| {
         store::log::for_each_event(conn, &filter, |event| {
             let written = match args.format {
                 EventFormat::Json | EventFormat::Ndjson => {
@@ -222,14 +223,30 @@ pub fn events(args: &EventsArgs) -> Outcome {
                 ),
             };
             first = false;
-            written.map_err(|e| store::StoreError::Corrupt(format!("cannot write: {e}")))
+            written.map_err(|e| {
+                let message = format!("cannot write: {e}");
+                write_error = Some(e);
+                store::StoreError::Corrupt(message)
+            })
         })
-    })?;
-    if args.format == EventFormat::Json {
-        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    });
+    // A reader that stops early (`| head`) is not an error worth a message.
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    match (read, write_error) {
+        (_, Some(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        (_, Some(e)) => return Err(e.into()),
+        (Err(e), None) => return Err(e.into()),
+        (Ok(()), None) => {}
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    let end = if args.format == EventFormat::Json {
+        writeln!(out, "{}]", if first { "" } else { "\n" })
+    } else {
+        Ok(())
+    };
+    match end.and_then(|()| out.flush()) {
+        Err(e) if !broken_pipe(&e) => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
@@ -244,6 +261,11 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
         .submit_blocking(move |ctx| ctx.insert_token(&stored, &role_owned))
         .map_err(|e| CommandError::Usage(e.to_string()))??;
     println!("{token}");
-    eprintln!("hookledger: created a {role} token; it is shown only now");
+    let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    eprintln!("hookledger: created {article} {role} token; it is shown only now");
     Ok(ExitCode::SUCCESS)
 }

@@ -117,6 +117,36 @@ pub enum TokenCommand {
     },
 }
 
+/// Answers a command line clap refused. `--help` and `--version` print as usual (stdout, exit
+/// 0); a bad flag or value is one line on stderr naming it, exit 2, like a bad setting.
+pub fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+    }
+    eprintln!("hookledger: {}", one_line(&error.render().to_string()));
+    ExitCode::from(2)
+}
+
+/// clap's message up to its usage section, on one line (`error: ` dropped, whitespace folded),
+/// with the pointer to `--help` at the end.
+fn one_line(rendered: &str) -> String {
+    let message = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.trim().trim_start_matches("error:").trim();
+    let folded = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{folded} (see --help)")
+}
+
 /// Runs a parsed command line and returns the process's exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {

@@ -3,6 +3,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
-    cli::run(args)
+    match cli::Cli::try_parse() {
+        Ok(args) => cli::run(args),
+        Err(error) => cli::usage_error(error),
+    }
 }

@@ -58,7 +58,26 @@ pub fn event_matches(pattern: &str, event: &str) -> bool {
     }
 }
 
-/// Checks an event pattern.
+/// Every outbound event name (`docs/outbound-events.md`): seed 004's seven, seed 003's, seed
+/// 002's two, and the project's own.
+pub const EVENT_NAMES: [&str; 13] = [
+    "payment.received",
+    "payment.failed",
+    "customer.created",
+    "customer.updated",
+    "sales_order.created",
+    "sales_order.confirmed",
+    "sales_order.cancelled",
+    "order.status_changed",
+    "shopOrder.create.requested",
+    "shopOrder.completion.requested",
+    "work_order.created",
+    "work_order.status_changed",
+    "journal_entry.posted",
+];
+
+/// Checks an event pattern: `*`, a known event name, or a prefix (`work_order.*`) that matches
+/// at least one, so that a misspelt name is refused rather than silently never delivered.
 pub fn validate_event(pattern: &str) -> Result<(), String> {
     let valid_chars = pattern
         .chars()
@@ -70,6 +89,12 @@ pub fn validate_event(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() || pattern.len() > EVENT_BYTES_MAX || !valid_chars || !star_ok {
         return Err(format!(
             "event: {pattern:?} is not an event name (payment.received), a prefix (work_order.*) or *"
+        ));
+    }
+    if !EVENT_NAMES.iter().any(|name| event_matches(pattern, name)) {
+        return Err(format!(
+            "event: {pattern:?} names no event hookledger sends; one of *, {} (or a prefix such as work_order.*)",
+            EVENT_NAMES.join(", ")
         ));
     }
     Ok(())
@@ -309,7 +334,16 @@ mod tests {
         ] {
             assert!(validate_event(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "pay*", "a b", "*.x", "**"] {
+        for bad in [
+            "",
+            "pay*",
+            "a b",
+            "*.x",
+            "**",
+            "payment.recieved",
+            "Payment.received",
+            "invoice.*",
+        ] {
             assert!(validate_event(bad).is_err(), "{bad}");
         }
     }

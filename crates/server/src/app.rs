@@ -128,9 +128,16 @@ impl Application {
             outbound,
         };
         let data = web::Data::new(state.clone());
+        // The JSON APIs' bodies (subscriptions, tokens, seed 003's test) share the webhooks' limit.
+        let payload_config = web::PayloadConfig::new(state.settings.body_limit_bytes);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(payload_config.clone())
+                .wrap(
+                    actix_web::middleware::ErrorHandlers::new()
+                        .default_handler(crate::error::json_errors),
+                )
                 .wrap(tracing_actix())
                 .configure(crate::routes::configure)
         })

@@ -63,3 +63,54 @@ impl ResponseError for ApiError {
         response.json(json!({ "error": self.message }))
     }
 }
+
+/// Turns every error answer the framework makes itself (an unknown path, a query string or path
+/// segment that does not parse, a body over the limit on the JSON APIs) into `{"error": "..."}`,
+/// so that no answer of the service is plain text. Answers that are JSON already (every handler's
+/// own errors, in their dialect's shape) pass unchanged.
+pub fn json_errors<B: 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::http::header;
+    use actix_web::middleware::ErrorHandlerResponse;
+
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let limit = res
+        .request()
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| state.settings.body_limit_bytes);
+    let message = match (res.response().error(), limit) {
+        (_, Some(limit)) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("Request body is larger than the limit of {limit} bytes")
+        }
+        (Some(error), _) => error.to_string(),
+        (None, _) if status == StatusCode::NOT_FOUND => format!(
+            "no such endpoint: {} {} (GET /openapi.json lists them all)",
+            res.request().method(),
+            res.request().path()
+        ),
+        (None, _) => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned(),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = HttpResponse::build(status);
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.append_header((name.clone(), value.clone()));
+        }
+    }
+    let new = new.json(json!({ "error": message }));
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}

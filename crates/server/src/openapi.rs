@@ -38,6 +38,8 @@ use crate::routes;
         routes::api::deliveries::one,
         routes::api::deliveries::retry,
         routes::api::webhook_test::webhook_test,
+        docs_page,
+        openapi_json,
     ),
     modifiers(&BearerAuth)
 )]
@@ -66,12 +68,22 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});</script>
 </body></html>"##;
 
+/// This browsable page of the API (Swagger UI, served offline).
+#[utoipa::path(get, path = "/docs", tag = "meta",
+    responses((status = 200, description = "An HTML page", content_type = "text/html")))]
 #[get("/docs")]
 async fn docs_page() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(DOCS_PAGE)
 }
+
+/// This OpenAPI document (served by the Swagger UI service below; declared here so that the
+/// document lists it too).
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document of every endpoint")))]
+#[allow(dead_code)]
+fn openapi_json() {}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(docs_page)

@@ -211,8 +211,21 @@ fn events_filter_and_export_as_json_ndjson_and_csv() {
 
 #[test]
 fn bad_flags_and_settings_exit_2_with_one_line_naming_the_setting() {
-    let bad_flag = hookledger(&["verify", "--nope"]);
-    assert_eq!(bad_flag.status.code(), Some(2));
+    // Flags clap refuses: one line on stderr naming the flag, exit 2.
+    for (args, names) in [
+        (&["verify", "--nope"][..], "--nope"),
+        (&["events", "--format", "xml"][..], "--format"),
+        (&["token", "create"][..], "--role"),
+        (&["token", "create", "--role", "root"][..], "--role"),
+        (&["frobnicate"][..], "frobnicate"),
+    ] {
+        let output = hookledger(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let db = database_with_events(dir.path(), 1);
     let bad_expect = hookledger(&[
@@ -243,6 +256,65 @@ fn help_explains_every_command() {
     for command in ["serve", "verify", "digest", "events", "token"] {
         assert!(help.contains(command), "{command} missing from --help");
     }
+    let version = hookledger(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(stdout(&version).starts_with("hookledger "));
     let serve_help = stdout(&hookledger(&["serve", "--help"]));
     assert!(serve_help.contains("HOOKLEDGER_BIND"));
+}
+
+#[test]
+fn events_into_a_reader_that_stops_early_is_quiet() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Well over a pipe's buffer, so that the writer meets the closed pipe.
+    let db = database_with_events(dir.path(), 600);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hookledger"))
+        .args([
+            "events",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "--format",
+            "ndjson",
+        ])
+        .env_remove("HOOKLEDGER_DB")
+        .env_remove("HOOKLEDGER_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    assert!(first.starts_with("{\"seq\":1,"), "{first}");
+    // `| head -1`: the reader is gone.
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn token_create_prints_the_token_alone_on_stdout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("t.db");
+    let output = hookledger(&[
+        "token",
+        "create",
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--role",
+        "auditor",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let token = stdout(&output);
+    assert_eq!(token.lines().count(), 1);
+    assert!(token.trim().len() >= 32);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "hookledger: created an auditor token; it is shown only now"
+    );
 }

@@ -168,6 +168,18 @@ async fn seed_001_create_then_update_by_order_number_over_http() {
     assert_eq!(order["fields"]["price"], 120.00);
     assert_eq!(order["fields"]["tracking_number"], "1Z999AA10123456784");
     assert_eq!(order["fields"]["email"], "customer@example.com");
+    // Seed 001's database columns, at the top level too (null when never sent).
+    assert_eq!(order["order_number"], "ORD-001");
+    assert_eq!(order["product"], "Nike Air Max");
+    assert_eq!(order["price"], 120.00);
+    assert_eq!(order["quantity"], 1);
+    assert_eq!(order["email"], "customer@example.com");
+    assert_eq!(order["tracking_number"], "1Z999AA10123456784");
+    assert_eq!(order["commission"], serde_json::Value::Null);
+    assert!(order
+        .as_object()
+        .expect("object")
+        .contains_key("order_date"));
     assert_eq!(balances(&app)["Income:Sales:Roms USD"], -12000);
     let subscribers: Vec<String> = outbox(&app, "subscribers")
         .into_iter()

@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, ADMIN_TOKEN};
+use crate::helpers::{spawn_app, spawn_app_with, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn health_is_public_and_counts_events() {
@@ -25,8 +25,27 @@ async fn docs_and_openapi_are_served_offline() {
     let bundle = app.get("/docs/swagger-ui-bundle.js").await;
     assert_eq!(bundle.status(), 200);
     let spec: serde_json::Value = app.get("/openapi.json").await.json().await.expect("json");
-    assert!(spec["paths"]["/api/events"].is_object());
-    assert!(spec["paths"]["/health"].is_object());
+    // Every endpoint the contract names outside the ledger (documented with its own routes).
+    for path in [
+        "/health",
+        "/docs",
+        "/openapi.json",
+        "/metrics",
+        "/api/events",
+        "/api/events/{seq}",
+        "/api/orders/{source}/{ref}",
+        "/api/work-orders/{id}",
+        "/api/verify",
+        "/api/digest",
+        "/api/v1/tenant/tokens",
+        "/api/v1/tenant/webhooks/subscriptions",
+        "/api/v1/tenant/webhooks/subscriptions/{id}",
+        "/api/v1/tenant/webhooks/deliveries",
+        "/api/v1/tenant/webhooks/deliveries/{id}/retry",
+        "/api/external/webhook-test",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} missing");
+    }
 }
 
 #[tokio::test]
@@ -88,16 +107,66 @@ async fn an_empty_log_verifies_and_has_the_empty_digest() {
 }
 
 #[tokio::test]
-async fn bad_event_queries_are_400_with_a_reason() {
+async fn bad_event_queries_are_400_with_a_json_reason() {
     let app = spawn_app().await;
-    for query in ["limit=0", "limit=1001", "since=yesterday", "after_seq=-1"] {
+    for query in [
+        "limit=0",
+        "since=yesterday",
+        "after_seq=-1",
+        "after_seq=abc",
+    ] {
         let response = app
             .get_as(&format!("/api/events?{query}"), ADMIN_TOKEN)
             .await;
         assert_eq!(response.status(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.expect("a JSON error body");
+        assert!(body["error"].is_string(), "{query}: {body}");
     }
+    let response = app.get_as("/api/events/abc", ADMIN_TOKEN).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "\"abc\" is not a seq");
     assert_eq!(
         app.get_as("/api/events/99", ADMIN_TOKEN).await.status(),
         404
+    );
+}
+
+#[tokio::test]
+async fn a_limit_over_1000_is_lowered_to_1000_like_the_request_logs() {
+    let app = spawn_app().await;
+    for query in ["limit=1001", "limit=100000"] {
+        let response = app
+            .get_as(&format!("/api/events?{query}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(response.status(), 200, "{query}");
+        let page: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(page["events"], serde_json::json!([]));
+        assert_eq!(page["next_after_seq"], serde_json::Value::Null);
+    }
+}
+
+#[tokio::test]
+async fn framework_errors_are_json_too() {
+    let app = spawn_app().await;
+    // An unknown path.
+    let response = app.get("/api/nothing-here").await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.expect("a JSON 404");
+    assert!(body["error"]
+        .as_str()
+        .expect("error")
+        .contains("/api/nothing-here"));
+    // A JSON API's body over the limit (the same limit as the webhooks').
+    let app = spawn_app_with(|s| s.body_limit_bytes = 1000).await;
+    let big = serde_json::json!({ "url": format!("https://example.com/{}", "a".repeat(2000)), "event": "*" });
+    let response = app
+        .post_json_as("/api/v1/tenant/webhooks/subscriptions", ADMIN_TOKEN, big)
+        .await;
+    assert_eq!(response.status(), 413);
+    let body: serde_json::Value = response.json().await.expect("a JSON 413");
+    assert_eq!(
+        body["error"],
+        "Request body is larger than the limit of 1000 bytes"
     );
 }

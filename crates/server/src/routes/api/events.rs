@@ -85,7 +85,7 @@ pub struct EventQuery {
     /// RFC 3339, exclusive.
     pub until: Option<String>,
     pub after_seq: Option<u64>,
-    /// 100 by default, 1000 at most.
+    /// 100 by default, 1000 at most (a larger value is lowered to 1000).
     pub limit: Option<u64>,
 }
 
@@ -101,12 +101,14 @@ pub fn filter_from_query(query: &EventQuery, limit_max: u64) -> Result<EventFilt
             })
             .transpose()
     };
+    // A larger limit is lowered to the maximum (as the request log's is); 0 asks for nothing.
     let limit = query.limit.unwrap_or(PAGE_DEFAULT);
-    if limit == 0 || limit > limit_max {
+    if limit == 0 {
         return Err(ApiError::bad_request(format!(
             "limit: must be between 1 and {limit_max}"
         )));
     }
+    let limit = limit.min(limit_max);
     Ok(EventFilter {
         stream: query.stream.clone(),
         event_type: query.event_type.clone(),
@@ -170,7 +172,7 @@ pub async fn one(
     require_reader(&req, &state).await?;
     let seq: u64 = seq
         .parse()
-        .map_err(|_| ApiError::bad_request(format!("{seq:?} is not a seq")))?;
+        .map_err(|_| ApiError::bad_request(format!("{:?} is not a seq", seq.as_str())))?;
     let store = state.store.clone();
     let event = web::block(move || store.read(|conn| store::log::read_event(conn, seq)))
         .await??

@@ -13,11 +13,50 @@ use crate::state::AppState;
 /// Sources whose orders have a read model.
 const ORDER_SOURCES: [&str; 4] = ["accounting", "roms", "vendor", "stripe"];
 
+/// Seed 001's database columns (its field-mapping table), which a `roms` order carries at the
+/// top level as well as in `fields`: null when never sent.
+const ROMS_COLUMNS: [&str; 14] = [
+    "order_number",
+    "product",
+    "price",
+    "total",
+    "commission",
+    "quantity",
+    "email",
+    "customer_name",
+    "profile",
+    "proxy_list",
+    "reference_number",
+    "status",
+    "tracking_number",
+    "order_date",
+];
+
+/// Puts seed 001's columns at the top level of a `roms` order (keys the read model already has,
+/// `status` and `customer_name`, keep their value: the same one).
+fn with_roms_columns(mut body: Value) -> Value {
+    let fields = body["fields"].clone();
+    let reference = body["ref"].clone();
+    if let Value::Object(map) = &mut body {
+        for column in ROMS_COLUMNS {
+            let value = match column {
+                "order_number" => reference.clone(),
+                _ => fields.get(column).cloned().unwrap_or(Value::Null),
+            };
+            let slot = map.entry(column).or_insert(Value::Null);
+            if slot.is_null() {
+                *slot = value;
+            }
+        }
+    }
+    body
+}
+
 /// An order's current state and its event history (ascending `seq`).
 #[utoipa::path(get, path = "/api/orders/{source}/{ref}", tag = "read models", security(("bearer" = [])),
     params(("source" = String, Path, description = "accounting (seed 000), roms (001), vendor (003), stripe"),
            ("ref" = String, Path, description = "The upstream's own id (orderId, order_number)")),
-    responses((status = 200, description = "The order with `events`"), (status = 404), (status = 401)))]
+    responses((status = 200, description = "The order with `events`; a `roms` order also carries seed 001's columns (`order_number`, `product`, `price`, `total`, `commission`, `quantity`, `email`, `customer_name`, `profile`, `proxy_list`, `reference_number`, `status`, `tracking_number`, `order_date`) at the top level"), (status = 404), (status = 401)))]
 #[get("/api/orders/{source}/{ref}")]
 pub async fn order(
     req: HttpRequest,
@@ -62,6 +101,9 @@ pub async fn order(
     })
     .await??;
     let mut body = body.ok_or_else(|| ApiError::not_found("no such order"))?;
+    if body["source"] == "roms" {
+        body = with_roms_columns(body);
+    }
     let events: Vec<EventView> = events
         .into_iter()
         .map(|e| EventView::from_event(e, false))

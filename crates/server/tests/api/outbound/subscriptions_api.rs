@@ -112,6 +112,9 @@ async fn the_url_guard_refuses_private_addresses_credentials_and_other_schemes()
     for bad in [
         json!({ "url": "https://93.184.216.34/" }),
         json!({ "url": "https://93.184.216.34/", "event": "pay*" }),
+        // A misspelt or unknown name would never be delivered: refused, naming the known ones.
+        json!({ "url": "https://93.184.216.34/", "event": "payment.recieved" }),
+        json!({ "url": "https://93.184.216.34/", "event": "invoice.*" }),
         json!({ "url": "https://93.184.216.34/", "event": "*", "secret": "whsec_!!" }),
     ] {
         let response = app
