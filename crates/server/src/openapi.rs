@@ -19,6 +19,9 @@ use crate::routes;
         routes::api::verify::verify,
         routes::api::digest::digest,
         routes::api::tokens::create,
+        routes::api::ledger::trial_balance,
+        routes::api::ledger::journal,
+        routes::api::ledger::register,
     ),
     modifiers(&BearerAuth)
 )]

@@ -2,6 +2,7 @@
 
 pub mod digest;
 pub mod events;
+pub mod ledger;
 pub mod tokens;
 pub mod verify;
 
@@ -12,5 +13,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(events::one)
         .service(verify::verify)
         .service(digest::digest)
-        .service(tokens::create);
+        .service(tokens::create)
+        .service(ledger::trial_balance)
+        .service(ledger::journal)
+        .service(ledger::register);
 }
