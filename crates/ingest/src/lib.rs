@@ -7,6 +7,7 @@
 //!   [`vendor`] (seed 003), [`stripe`] (the payment provider), each with
 //!   `parse(&Request, &Settings) -> Result<Ingested, Rejection>`; [`Dialect`] names them and maps a
 //!   [`Rejection`] to each dialect's error body;
+//! - [`fixtures`]: the fixture format of `fixtures/README.md` (shared with the server's tests);
 //! - [`fields`]: typed access to a JSON object's fields, with the error messages all dialects share;
 //! - `support`: body parsing, secret checks, hashing and the secret-free `raw_request`;
 //! - [`Request`], [`Settings`] and [`Secret`]: the inputs every dialect shares;
@@ -24,6 +25,7 @@ use subtle::ConstantTimeEq;
 pub mod accounting;
 pub mod exact;
 pub mod fields;
+pub mod fixtures;
 pub mod roms;
 pub mod stripe;
 mod support;

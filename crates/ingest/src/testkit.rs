@@ -3,49 +3,19 @@
 //! same files are meant for the server's integration tests.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use domain::{Currency, Dedupe, Json};
+use domain::{Dedupe, Json};
 
-use crate::support::hmac_sha256_hex;
-use crate::{Dialect, Ingested, Rejection, Request, Secret, Settings};
+use crate::fixtures::{expand, FixtureRequest};
+pub use crate::fixtures::{test_settings, TEST_SECRETS};
+use crate::{Dialect, Ingested, Rejection, Request, Settings};
 
 /// When every fixture request is received (`{{now}}` in a fixture).
 pub const RECEIVED_AT: &str = "2024-01-10T14:30:00Z";
 
-/// The secrets the fixtures are written for (fixtures/README.md).
-pub const TEST_SECRETS: [(&str, &str); 5] = [
-    ("ACCOUNTING_WEBHOOK_SECRET", "test-accounting-secret"),
-    ("WEBHOOK_SECRET", "test-roms-secret"),
-    ("EXACT_WEBHOOK_SECRET", "test-exact-secret"),
-    ("CUSTOMER_SERVER_SECRET", "test-vendor-secret"),
-    ("STRIPE_WEBHOOK_SECRET", "whsec_test_stripe_secret"),
-];
-
 pub fn received_at() -> DateTime<Utc> {
     domain::time::parse_rfc3339(RECEIVED_AT).unwrap_or_default()
-}
-
-/// The fixtures' default settings: every secret set except `WEBHOOK_SECRET`, which seed 001
-/// leaves unset by default (`signature_required: false`); default currency USD.
-pub fn test_settings() -> Settings {
-    let secret = |name: &str| {
-        TEST_SECRETS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| Secret::new(*v))
-    };
-    Settings {
-        accounting_webhook_secret: secret("ACCOUNTING_WEBHOOK_SECRET"),
-        webhook_secret: None,
-        exact_webhook_secret: secret("EXACT_WEBHOOK_SECRET"),
-        customer_server_secret: secret("CUSTOMER_SERVER_SECRET"),
-        stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
-        default_currency: Currency::USD,
-        vendor_timestamp_tolerance: Duration::from_secs(300),
-        stripe_tolerance: Duration::from_secs(300),
-    }
 }
 
 /// One fixture, ready to run.
@@ -110,18 +80,10 @@ pub fn cases(dialect: Dialect) -> Vec<Case> {
 }
 
 fn load(path: &Path) -> Result<Case, String> {
-    let request = read_json(path)?;
+    let request = FixtureRequest::from_json(&read_json(path)?)?;
     let expected = read_json(&path.with_extension("expected.json"))
         .unwrap_or_else(|_| Json::object([("status", Json::int(200))]));
-    let settings = settings_with(request.get("settings"))?;
-    let body = body_bytes(&request)?;
-    let mut headers = Vec::new();
-    if let Some(map) = request.get("headers").and_then(Json::as_object) {
-        for (name, value) in map {
-            let value = value.as_str().ok_or("header values are strings")?;
-            headers.push((name.to_ascii_lowercase(), expand(value, &body)?));
-        }
-    }
+    let headers = request.headers_at(received_at())?;
     let name = path
         .strip_prefix(fixtures_dir())
         .unwrap_or(path)
@@ -129,104 +91,14 @@ fn load(path: &Path) -> Result<Case, String> {
         .to_string();
     Ok(Case {
         name,
-        method: text_of(&request, "method").unwrap_or_else(|| "POST".into()),
-        path: text_of(&request, "path").unwrap_or_default(),
+        method: request.method,
+        path: request.path,
         headers,
-        body,
-        settings,
+        body: request.body,
+        settings: request.settings,
         expected,
         expected_path: path.with_extension("expected.json"),
     })
-}
-
-fn text_of(json: &Json, key: &str) -> Option<String> {
-    json.get(key).and_then(Json::as_str).map(str::to_owned)
-}
-
-fn body_bytes(request: &Json) -> Result<Vec<u8>, String> {
-    if let Some(text) = request.get("body_text").and_then(Json::as_str) {
-        return Ok(text.as_bytes().to_vec());
-    }
-    if let Some(items) = request.get("body_bytes").and_then(Json::as_array) {
-        return items
-            .iter()
-            .map(|b| match b {
-                Json::Number(n) => n.parse::<u8>().map_err(|e| e.to_string()),
-                _ => Err("body_bytes holds numbers".to_owned()),
-            })
-            .collect();
-    }
-    Ok(request
-        .get("body")
-        .map(|b| b.canonical().into_bytes())
-        .unwrap_or_default())
-}
-
-fn settings_with(overrides: Option<&Json>) -> Result<Settings, String> {
-    let mut settings = test_settings();
-    let Some(map) = overrides.and_then(Json::as_object) else {
-        return Ok(settings);
-    };
-    for (name, value) in map {
-        let secret = value.as_str().map(Secret::new);
-        match name.as_str() {
-            "ACCOUNTING_WEBHOOK_SECRET" => settings.accounting_webhook_secret = secret,
-            "WEBHOOK_SECRET" => settings.webhook_secret = secret,
-            "EXACT_WEBHOOK_SECRET" => settings.exact_webhook_secret = secret,
-            "CUSTOMER_SERVER_SECRET" => settings.customer_server_secret = secret,
-            "STRIPE_WEBHOOK_SECRET" => settings.stripe_webhook_secret = secret,
-            "HOOKLEDGER_DEFAULT_CURRENCY" => {
-                let code = value.as_str().unwrap_or_default();
-                settings.default_currency = Currency::parse(code).map_err(|e| e.to_string())?;
-            }
-            other => return Err(format!("unknown setting {other}")),
-        }
-    }
-    Ok(settings)
-}
-
-/// Expands `{{…}}` templates in a header value.
-fn expand(value: &str, body: &[u8]) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or("unclosed {{")?;
-        out.push_str(&template(&after[..end], body)?);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn template(spec: &str, body: &[u8]) -> Result<String, String> {
-    let (name, offset) = match spec.find(['+', '-']) {
-        Some(idx) => (
-            &spec[..idx],
-            spec[idx..]
-                .trim_start_matches('+')
-                .parse::<i64>()
-                .map_err(|e| e.to_string())?,
-        ),
-        None => (spec, 0),
-    };
-    let at = received_at() + chrono::Duration::seconds(offset);
-    match name {
-        "now" => Ok(domain::time::format_millis(at)),
-        "unix" => Ok(at.timestamp().to_string()),
-        "unix_ms" => Ok(at.timestamp_millis().to_string()),
-        // Signatures are always made with the fixture secrets (TEST_SECRETS), whatever the
-        // case configures, so that a case can configure another secret and expect a 401.
-        "signature" => Ok(hmac_sha256_hex(&Secret::new(TEST_SECRETS[1].1), &[body])),
-        "stripe_signature" => {
-            let t = at.timestamp().to_string();
-            let secret = Secret::new(TEST_SECRETS[4].1);
-            let v1 = hmac_sha256_hex(&secret, &[t.as_bytes(), b".", body]);
-            Ok(format!("t={t},v1={v1}"))
-        }
-        other => Err(format!("unknown template {{{{{other}}}}}")),
-    }
 }
 
 /// Runs every case of a dialect and fails with the list of mismatches. Returns the number run.
@@ -396,7 +268,8 @@ fn pretty(json: &Json, indent: usize, out: &mut String) {
 /// reach past authentication.
 pub fn auth_headers(dialect: Dialect, body: &[u8]) -> Vec<(String, String)> {
     let header = |name: &str, value: String| (name.to_owned(), value);
-    let expanded = |spec: &str| template(spec, body).unwrap_or_default();
+    let expanded =
+        |spec: &str| expand(&format!("{{{{{spec}}}}}"), body, received_at()).unwrap_or_default();
     match dialect {
         Dialect::Accounting | Dialect::Roms => Vec::new(),
         Dialect::Exact => vec![header("x-webhook-secret", TEST_SECRETS[2].1.into())],

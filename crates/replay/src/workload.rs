@@ -1,6 +1,6 @@
 //! A deterministic, mixed workload for replay tests and benchmarks: real upstream requests of
 //! every money-carrying dialect, normalised by `ingest` and written the way the server writes
-//! them (in one writer job: `check`, append, then `apply` on the stored event).
+//! them (`projections::record` in a writer job: `check`, append, then `apply`).
 //!
 //! Request `i` belongs to order `i / 6` and is one step of that order's life: a ROMS order, a
 //! web-shop order going pending → processing, a Stripe payment of the ROMS order, a vendor's
@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::NewEvent;
 use hmac::{Hmac, Mac};
 use ingest::{Dialect, Request, Secret, Settings};
-use projections::ProjectionError;
+use projections::RecordError;
 use sha2::Sha256;
 use store::{StoreError, WriteCtx, Writer};
 
@@ -50,9 +50,14 @@ pub fn request(i: u64) -> (Dialect, Vec<(String, String)>, String) {
             Dialect::Roms,
             json,
             format!(
-                r#"{{"order_number":"ORD-{order}","product":"Widget {order}","price":{}.{:02},"quantity":1,"commission":3.50,"email":"c{order}@example.com","status":"pending"}}"#,
+                r#"{{"order_number":"ORD-{order}","product":"Widget {order}","price":{}.{:02},"quantity":1,"commission":3.50,"email":"c{order}@example.com","status":"{status}"}}"#,
                 100 + order % 50,
-                order % 100
+                order % 100,
+                status = if order.is_multiple_of(4) {
+                    "pending"
+                } else {
+                    "confirmed"
+                },
             ),
         ),
         1 | 2 | 5 => {
@@ -141,21 +146,16 @@ pub fn events(i: u64) -> Vec<NewEvent> {
     }
 }
 
-/// Writes `events` as the server's writer job does: a state check, the append, and the
-/// projectors on the stored event (not on a duplicate). A refused event is skipped.
-pub fn write(ctx: &mut WriteCtx<'_>, events: &[NewEvent]) -> Result<u64, ProjectionError> {
-    let mut n_appended = 0;
-    for event in events {
-        if projections::check(ctx.projections(), event).is_err() {
-            continue;
-        }
-        let (appended, stored) = ctx.append(event)?;
-        if !appended.duplicate {
-            projections::apply(ctx.projections(), &stored)?;
-            n_appended += 1;
-        }
-    }
-    Ok(n_appended)
+/// Writes the events of one request as the server's writer job does
+/// ([`projections::record`]: state check, append, `apply` on each new event). Returns the number
+/// of events appended.
+pub fn write(ctx: &mut WriteCtx<'_>, events: &[NewEvent]) -> Result<u64, RecordError> {
+    let recorded = projections::record(ctx, events)?;
+    Ok(if recorded.duplicate {
+        0
+    } else {
+        events.len() as u64
+    })
 }
 
 /// Writes requests `from..to` through `writer`, `per_job` requests per writer job (the fast
@@ -165,11 +165,17 @@ pub fn run(writer: &Writer, from: u64, to: u64, per_job: u64) -> Result<u64, Sto
     let mut start = from;
     while start < to {
         let end = (start + per_job.max(1)).min(to);
-        let batch: Vec<NewEvent> = (start..end).flat_map(events).collect();
+        let batch: Vec<Vec<NewEvent>> = (start..end).map(events).collect();
         let written = writer
-            .submit_blocking(move |ctx| write(ctx, &batch))
+            .submit_blocking(move |ctx| {
+                let mut n_appended = 0;
+                for request in &batch {
+                    n_appended += write(ctx, request)?;
+                }
+                Ok::<_, RecordError>(n_appended)
+            })
             .map_err(|e| StoreError::Invariant(format!("writer: {e}")))?
-            .map_err(|e| StoreError::Invariant(format!("projection: {e}")))?;
+            .map_err(|e| StoreError::Invariant(format!("recording: {e}")))?;
         n_appended += written;
         start = end;
     }

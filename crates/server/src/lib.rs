@@ -9,7 +9,9 @@
 //! - [`auth`]: bearer tokens and roles (`admin`, `auditor`).
 //! - [`metrics`]: the Prometheus registry.
 //! - [`error`]: [`ApiError`], the JSON error body of the project's own endpoints.
-//! - [`routes`]: one module per URL prefix, mirroring the paths.
+//! - [`routes`]: one module per URL prefix, mirroring the paths; `routes::webhooks` holds the
+//!   inbound dialects and their one write path.
+//! - [`redact`]: secrets out of what the request log stores.
 //! - [`openapi`]: the OpenAPI document and the offline Swagger UI.
 
 pub mod app;
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod redact;
 pub mod routes;
 pub mod settings;
 pub mod state;

@@ -22,6 +22,16 @@ use crate::routes;
         routes::api::ledger::trial_balance,
         routes::api::ledger::journal,
         routes::api::ledger::register,
+        routes::webhooks::order_status::order_status,
+        routes::webhooks::v2::orders::orders,
+        routes::webhooks::v2::test_endpoint::test,
+        routes::webhooks::v2::signature_help::signature_help,
+        routes::webhooks::v2::logs::logs,
+        routes::webhooks::webhook_receiver::webhook_receiver,
+        routes::webhooks::order_updates::order_updates,
+        routes::webhooks::stripe::stripe,
+        routes::api::orders::order,
+        routes::api::orders::work_order,
     ),
     modifiers(&BearerAuth)
 )]

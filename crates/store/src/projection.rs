@@ -145,6 +145,51 @@ pub fn docs_of_kind(conn: &Connection, kind: &str) -> Result<Vec<(String, String
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Every journal line up to `until_seq` (inclusive; `None`: all), in `seq`, entry, line order.
+pub fn journal_lines(
+    conn: &Connection,
+    until_seq: Option<u64>,
+) -> Result<Vec<JournalLine>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor, credit_minor,
+         memo FROM proj_journal_lines WHERE seq <= ?1 ORDER BY seq, entry_id, line_no",
+    )?;
+    let rows = stmt.query_map([until_seq.map_or(i64::MAX, |s| s as i64)], |row| {
+        Ok(JournalLine {
+            entry_id: row.get(0)?,
+            line_no: row.get(1)?,
+            seq: row.get(2)?,
+            recorded_at: row.get(3)?,
+            account: row.get(4)?,
+            currency: row.get(5)?,
+            debit_minor: row.get(6)?,
+            credit_minor: row.get(7)?,
+            memo: row.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Outbox rows with `seq` after `after_seq`, in `seq` then id order.
+pub fn outbox_after(conn: &Connection, after_seq: u64) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
+         WHERE seq > ?1 ORDER BY seq, id",
+    )?;
+    let rows = stmt.query_map([after_seq as i64], |row| {
+        Ok(OutboxRow {
+            id: row.get(0)?,
+            seq: row.get(1)?,
+            event: row.get(2)?,
+            destination: row.get(3)?,
+            stream: row.get(4)?,
+            recorded_at: row.get(5)?,
+            payload: row.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The tables the digest covers, with their columns in primary-key order.
 const DIGEST_TABLES: &[(&str, &str)] = &[
     (

@@ -100,7 +100,11 @@ impl RequestLog {
     /// Queues an entry without waiting.
     pub fn record(&self, mut entry: RequestEntry) {
         truncate_body(&mut entry.body);
-        if self.queue.try_send(Message::Entry(Box::new(entry))).is_err() {
+        if self
+            .queue
+            .try_send(Message::Entry(Box::new(entry)))
+            .is_err()
+        {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

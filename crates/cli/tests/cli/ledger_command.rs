@@ -159,7 +159,21 @@ fn the_journal_and_register_export_every_format() {
     let db = path.to_str().expect("utf-8");
     write_with_journal(&path, 0, 12);
     let journal = json(&["ledger", "journal", "--db", db, "--format", "json"]);
-    let entries = journal["entries"].as_array().expect("entries");
+    // The projectors' own entries come with the seeded ones (one per event).
+    let seeded = |journal: &serde_json::Value| -> Vec<serde_json::Value> {
+        journal["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter(|e| {
+                e["entry_id"]
+                    .as_str()
+                    .is_some_and(|id| id.starts_with("seeded-"))
+            })
+            .cloned()
+            .collect()
+    };
+    let entries = seeded(&journal);
     assert_eq!(entries.len(), 12);
     assert_eq!(entries[0]["seq"], 1);
     assert_eq!(entries[0]["description"], "Order 1; \"quoted\", with comma");
@@ -173,7 +187,13 @@ fn the_journal_and_register_export_every_format() {
         "--format",
         "json",
     ]);
-    assert_eq!(cash_only["entries"].as_array().expect("entries").len(), 4);
+    assert_eq!(seeded(&cash_only).len(), 4);
+    for entry in cash_only["entries"].as_array().expect("entries") {
+        let lines = entry["lines"].as_array().expect("lines");
+        assert!(lines.iter().any(|l| l["account"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("Assets:Cash:"))));
+    }
     let csv = run(&["ledger", "journal", "--db", db, "--format", "csv"]);
     assert!(
         csv.starts_with("seq,entry_id,recorded_at,description,"),
@@ -262,6 +282,9 @@ fn hledger_and_bean_check_read_the_exports() {
         let name = account["account"].as_str().expect("name");
         let currency = account["currency"].as_str().expect("currency");
         let minor = account["balance_minor"].as_i64().expect("balance");
+        if minor == 0 {
+            continue; // hledger leaves out accounts that balance to zero
+        }
         let amount = reports::decimal(minor, currency);
         assert!(
             balance.contains(&format!("\"{name}\",\"{amount} {currency}"))

@@ -1,7 +1,9 @@
 //! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
 
+mod crash;
 mod ledger_command;
 mod replay_command;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

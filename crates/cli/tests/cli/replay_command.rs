@@ -154,19 +154,19 @@ fn a_replay_killed_mid_way_resumes_from_its_checkpoint_to_the_same_digest() {
     let dir = tempfile::tempdir().expect("temp dir");
     let live: PathBuf = dir.path().join("live.db");
     let db = live.to_str().expect("utf-8");
-    write_workload(&live, 0, 30_000);
+    write_workload(&live, 0, 6_000);
     let (head, _) = head_and_time(&live);
     let live_digest = digest_of(db);
     let shadow = replay::shadow_path(&live);
     let mut child = Command::new(env!("CARGO_BIN_EXE_hookledger"))
-        .args(["replay", "--db", db, "--checkpoint-events", "200"])
+        .args(["replay", "--db", db, "--checkpoint-events", "50"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn replay");
     let deadline = Instant::now() + Duration::from_secs(120);
     let killed_after = loop {
-        if let Some(seq) = checkpoint_of(&shadow).filter(|seq| *seq >= 400) {
+        if let Some(seq) = checkpoint_of(&shadow).filter(|seq| *seq >= 100) {
             child.kill().expect("SIGKILL");
             break seq;
         }
@@ -188,7 +188,7 @@ fn a_replay_killed_mid_way_resumes_from_its_checkpoint_to_the_same_digest() {
     );
     assert_eq!(digest_of(db), live_digest, "the live state is untouched");
 
-    let resumed = hookledger(&["replay", "--db", db, "--checkpoint-events", "200"]);
+    let resumed = hookledger(&["replay", "--db", db, "--checkpoint-events", "50"]);
     let stderr = String::from_utf8_lossy(&resumed.stderr).into_owned();
     assert!(
         stderr.contains("resumed an interrupted replay after seq"),

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod health;
 pub mod metrics;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -11,5 +12,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::health)
         .service(metrics::metrics)
         .configure(crate::openapi::configure)
-        .configure(api::configure);
+        .configure(api::configure)
+        .configure(webhooks::configure);
 }

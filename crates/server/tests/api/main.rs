@@ -1,5 +1,8 @@
 //! Integration tests: the real server on a random port with a temporary database, over HTTP.
 
+mod fixtures;
+mod flows;
 mod helpers;
 mod ledger_api;
 mod read_api;
+mod webhooks;

@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod events;
 pub mod ledger;
+pub mod orders;
 pub mod tokens;
 pub mod verify;
 
@@ -16,5 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(tokens::create)
         .service(ledger::trial_balance)
         .service(ledger::journal)
-        .service(ledger::register);
+        .service(ledger::register)
+        .service(orders::order)
+        .service(orders::work_order);
 }
