@@ -22,6 +22,12 @@ const META_APPLIED_SEQ: &str = "replay.applied_seq";
 const META_APPLIED_HASH: &str = "replay.applied_hash";
 const META_RULES: &str = "replay.rules";
 
+/// The page cache of a rebuild's connection, in KiB. A checkpoint's transaction touches every
+/// projection page it writes; with SQLite's default 2 MiB cache they spill to the WAL and are
+/// read back again and again. This much memory keeps a chunk's working set in the cache
+/// (replay's peak memory is about this plus a few MiB).
+pub const REBUILD_CACHE_KIB: u32 = 64 * 1024;
+
 /// How far a rebuild target got: every event up to `applied_seq` is applied, and the event at
 /// `applied_seq` had hash `applied_hash` (so a resume can check it continues the same log).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +76,7 @@ impl Rebuild {
     pub fn open(path: &Path) -> Result<Rebuild, StoreError> {
         let store = Store::open(path, Durability::Normal)?;
         let conn = store.open_writer_connection()?;
+        conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
         Ok(Rebuild {
             path: path.to_path_buf(),
             conn,
