@@ -1,6 +1,7 @@
 //! Building and running the service: [`Application::build`] opens the store, starts the writer
 //! and the request log, binds the listener (port 0 picks a free port, for tests) and reports the
-//! port it got; [`Application::run_until_stopped`] serves until SIGINT/SIGTERM.
+//! port it got, and starts the delivery worker; [`Application::run_until_stopped`] serves until
+//! SIGINT/SIGTERM (or [`Application::stop_handle`]), then stops the worker.
 
 use std::fs::File;
 use std::io::Write as _;
@@ -16,7 +17,7 @@ use store::{Store, Writer, WriterConfig};
 use crate::auth::generate_token;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::state::AppState;
+use crate::state::{AppState, OutboundState};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum StartError {
     /// Another `serve` (or an in-place `replay`) holds the database.
     #[error("{0} is held by another hookledger process (serve or replay); stop it first")]
     Locked(PathBuf),
+    #[error("cannot start the delivery worker: {0}")]
+    Outbound(#[from] outbound::OutboundError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -43,6 +46,8 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     state: AppState,
+    /// The delivery worker's task, aborted when the server stops.
+    delivery_worker: tokio::task::JoinHandle<()>,
     _lock: File,
     /// Set when the admin token was generated and stored on this start.
     pub generated_admin_token: Option<PathBuf>,
@@ -78,13 +83,15 @@ impl Application {
         let lock = lock_database(&settings.db)?;
         let store = Store::open(&settings.db, settings.durability)?;
         let metrics = Metrics::new();
+        // The delivery worker wakes after every committed batch: new outbox rows, new schedules.
+        let wake = Arc::new(tokio::sync::Notify::new());
         let (writer, _thread) = Writer::spawn(
             &store,
             WriterConfig {
                 batch_max: settings.writer_batch_max,
                 queue_max: settings.writer_queue_max,
             },
-            Some(metrics.writer_observer()),
+            Some(metrics.writer_observer_waking(wake.clone())),
         )?;
         let request_log =
             RequestLog::open(&settings.request_log_path(), settings.request_log_rows_max)?;
@@ -100,6 +107,17 @@ impl Application {
                 source,
             })?
             .port();
+        // Started once the listener is bound, so that a failed start leaves no worker behind.
+        let outbound_config = settings.outbound_config();
+        let outbound = OutboundState::new(&outbound_config)?;
+        let delivery_worker = outbound::start(
+            store.clone(),
+            writer.clone(),
+            outbound_config,
+            Arc::new(metrics.clone()),
+            wake,
+        )
+        .await?;
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -107,6 +125,7 @@ impl Application {
             request_log,
             metrics,
             admin_token,
+            outbound,
         };
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
@@ -125,9 +144,15 @@ impl Application {
             port,
             server,
             state,
+            delivery_worker,
             _lock: lock,
             generated_admin_token,
         })
+    }
+
+    /// A handle that stops the server (and then the delivery worker) from elsewhere.
+    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// The port the listener got.
@@ -144,10 +169,13 @@ impl Application {
         let Application {
             server,
             state,
+            delivery_worker,
             _lock,
             ..
         } = self;
         let result = server.await;
+        delivery_worker.abort();
+        let _ = delivery_worker.await;
         state.request_log.flush();
         drop(_lock);
         result

@@ -1,8 +1,9 @@
 //! The Prometheus registry behind `GET /metrics`: ingest figures (events appended, batch sizes,
-//! commit latency, requests by outcome) and seed 004's delivery metrics.
+//! commit latency, requests by outcome), seed 004's delivery metrics (fed by the delivery worker
+//! through [`outbound::Observer`]) and the outbound backlog gauges.
 
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    exponential_buckets, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
@@ -20,6 +21,10 @@ pub struct Metrics {
     pub deliveries: IntCounterVec,
     pub delivery_seconds: HistogramVec,
     pub retries: IntCounterVec,
+    pub outbox_backlog: IntGauge,
+    pub outbox_oldest_pending_seconds: Gauge,
+    /// The `tenant_id` label of the delivery metrics.
+    tenant: String,
 }
 
 fn must<T>(metric: Result<T, prometheus::Error>) -> T {
@@ -89,6 +94,14 @@ impl Metrics {
             ),
             &["event", "reason", "tenant_id"],
         ));
+        let outbox_backlog = must(IntGauge::new(
+            "hookledger_outbox_backlog",
+            "Outbound work not yet settled: pending deliveries plus outbox rows not yet expanded.",
+        ));
+        let outbox_oldest_pending_seconds = must(Gauge::new(
+            "hookledger_outbox_oldest_pending_seconds",
+            "Age of the oldest pending delivery (or unexpanded outbox row); 0 when none.",
+        ));
         for collector in [
             Box::new(events_appended.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(head_seq.clone()),
@@ -100,6 +113,8 @@ impl Metrics {
             Box::new(deliveries.clone()),
             Box::new(delivery_seconds.clone()),
             Box::new(retries.clone()),
+            Box::new(outbox_backlog.clone()),
+            Box::new(outbox_oldest_pending_seconds.clone()),
         ] {
             must(registry.register(collector));
         }
@@ -115,6 +130,9 @@ impl Metrics {
             deliveries,
             delivery_seconds,
             retries,
+            outbox_backlog,
+            outbox_oldest_pending_seconds,
+            tenant: outbound::default_tenant(),
         }
     }
 
@@ -133,11 +151,49 @@ impl Metrics {
         })
     }
 
+    /// [`Metrics::writer_observer`], and then a ping of `wake` (the delivery worker's).
+    pub fn writer_observer_waking(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> store::writer::Observer {
+        let observe = self.writer_observer();
+        std::sync::Arc::new(move |report: &store::BatchReport, events| {
+            observe(report, events);
+            wake.notify_one();
+        })
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl outbound::Observer for Metrics {
+    fn attempted(&self, event: &str, duration: std::time::Duration) {
+        self.delivery_seconds
+            .with_label_values(&[event, &self.tenant])
+            .observe(duration.as_secs_f64());
+    }
+
+    fn settled(&self, event: &str, status: &str) {
+        self.deliveries
+            .with_label_values(&[event, status, &self.tenant])
+            .inc();
+    }
+
+    fn retrying(&self, event: &str, reason: &str) {
+        self.retries
+            .with_label_values(&[event, reason, &self.tenant])
+            .inc();
+    }
+
+    fn backlog(&self, pending: u64, oldest_age: std::time::Duration) {
+        self.outbox_backlog.set(pending as i64);
+        self.outbox_oldest_pending_seconds
+            .set(oldest_age.as_secs_f64());
     }
 }
 

@@ -32,6 +32,15 @@ use crate::routes;
         routes::webhooks::stripe::stripe,
         routes::api::orders::order,
         routes::api::orders::work_order,
+        routes::api::subscriptions::create,
+        routes::api::subscriptions::list,
+        routes::api::subscriptions::remove,
+        routes::api::subscriptions::rotate,
+        routes::api::subscriptions::redeliver,
+        routes::api::deliveries::list,
+        routes::api::deliveries::one,
+        routes::api::deliveries::retry,
+        routes::api::webhook_test::webhook_test,
     ),
     modifiers(&BearerAuth)
 )]

@@ -41,8 +41,16 @@ pub struct Settings {
     pub request_log_rows_max: u64,
     /// Delays before each retry of a failed delivery (seed 003: 1 s, 2 s, 3 s).
     pub retry_delays: Vec<Duration>,
+    /// Each retry delay moves by up to this percentage either way (0: exact delays).
+    pub retry_jitter_percent: u32,
     /// Timeout of one delivery attempt.
     pub delivery_timeout: Duration,
+    /// Delivery attempts in flight at most, over all endpoints.
+    pub delivery_concurrency_max: usize,
+    /// Delivery attempts in flight at most per endpoint (subscription, customer, zapier).
+    pub delivery_endpoint_concurrency_max: usize,
+    /// A subscription whose every attempt failed for longer than this is disabled.
+    pub subscription_failing_max: Duration,
 }
 
 impl Default for Settings {
@@ -65,7 +73,11 @@ impl Default for Settings {
                 Duration::from_secs(2),
                 Duration::from_secs(3),
             ],
+            retry_jitter_percent: 0,
             delivery_timeout: Duration::from_secs(10),
+            delivery_concurrency_max: 64,
+            delivery_endpoint_concurrency_max: 4,
+            subscription_failing_max: Duration::from_secs(5 * 24 * 3600),
         }
     }
 }
@@ -178,6 +190,22 @@ const KEYS: &[Key] = &[
         toml: "delivery_timeout_ms",
         env: "HOOKLEDGER_DELIVERY_TIMEOUT_MS",
     },
+    Key {
+        toml: "retry_jitter_percent",
+        env: "HOOKLEDGER_RETRY_JITTER_PERCENT",
+    },
+    Key {
+        toml: "delivery_concurrency_max",
+        env: "HOOKLEDGER_DELIVERY_CONCURRENCY_MAX",
+    },
+    Key {
+        toml: "delivery_endpoint_concurrency_max",
+        env: "HOOKLEDGER_DELIVERY_ENDPOINT_CONCURRENCY_MAX",
+    },
+    Key {
+        toml: "subscription_failing_ms_max",
+        env: "HOOKLEDGER_SUBSCRIPTION_FAILING_MS_MAX",
+    },
 ];
 
 impl Settings {
@@ -280,25 +308,52 @@ impl Settings {
                     .map(str::to_owned)
                     .collect()
             }
-            "retry_delays_ms" => {
-                self.retry_delays = value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.parse::<u64>().map(Duration::from_millis))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| {
-                        bad(format!(
-                            "{value:?} is not a comma-separated list of milliseconds"
-                        ))
-                    })?
-            }
+            "retry_delays_ms" => self.retry_delays = retry_delays(value).map_err(bad)?,
             "delivery_timeout_ms" => {
                 self.delivery_timeout = Duration::from_millis(positive(value).map_err(bad)? as u64)
+            }
+            "retry_jitter_percent" => {
+                self.retry_jitter_percent = match value.trim().parse::<u32>() {
+                    Ok(n) if n <= 100 => n,
+                    _ => return Err(bad(format!("{value:?} is not a percentage (0 to 100)"))),
+                }
+            }
+            "delivery_concurrency_max" => {
+                self.delivery_concurrency_max = positive(value).map_err(bad)?
+            }
+            "delivery_endpoint_concurrency_max" => {
+                self.delivery_endpoint_concurrency_max = positive(value).map_err(bad)?
+            }
+            "subscription_failing_ms_max" => {
+                self.subscription_failing_max =
+                    Duration::from_millis(positive(value).map_err(bad)? as u64)
             }
             other => return Err(ConfigError::new(other, "unknown setting")),
         }
         Ok(())
+    }
+
+    /// The delivery worker's configuration. Seed 002's Zapier requests are signed with
+    /// `EXACT_WEBHOOK_SECRET`, the secret shared with that integration, when it is set.
+    pub fn outbound_config(&self) -> outbound::Config {
+        let expose = |secret: &Option<Secret>| secret.as_ref().map(|s| s.expose().to_owned());
+        outbound::Config {
+            tenant: outbound::default_tenant(),
+            customer_url: self.customer_webhook_url.clone(),
+            customer_secret: expose(&self.ingest.customer_server_secret),
+            zapier_url: self.zapier_webhook_url.clone(),
+            zapier_secret: expose(&self.ingest.exact_webhook_secret),
+            guard: outbound::AddressGuard::new(&self.allow_private_urls),
+            policy: outbound::RetryPolicy {
+                delays: self.retry_delays.clone(),
+                jitter_percent: self.retry_jitter_percent,
+            },
+            timeout: self.delivery_timeout,
+            concurrency_max: self.delivery_concurrency_max,
+            endpoint_concurrency_max: self.delivery_endpoint_concurrency_max,
+            failing_span_max: self.subscription_failing_max,
+            ..outbound::Config::default()
+        }
     }
 
     /// Where the request log lives: beside the database, `NAME.requests.db`.
@@ -318,6 +373,44 @@ fn sibling(db: &Path, suffix: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "hookledger".into());
     db.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// The retry schedule: a comma-separated list of milliseconds (`1000,2000,3000`), or
+/// `exponential:BASE_MS:COUNT[:MAX_MS]` (`COUNT` delays doubling from `BASE_MS`, each at most
+/// `MAX_MS`, default one day).
+fn retry_delays(value: &str) -> Result<Vec<Duration>, String> {
+    let value = value.trim();
+    if let Some(spec) = value.strip_prefix("exponential:") {
+        let parts: Vec<&str> = spec.split(':').map(str::trim).collect();
+        let number = |idx: usize| parts.get(idx).and_then(|p| p.parse::<u64>().ok());
+        let valid = matches!(parts.len(), 2 | 3) && number(0).is_some_and(|b| b > 0);
+        let count = number(1).filter(|c| (1..=100).contains(c));
+        let max_ms = if parts.len() == 3 {
+            number(2)
+        } else {
+            Some(86_400_000)
+        };
+        return match (valid, count, max_ms) {
+            (true, Some(count), Some(max_ms)) => Ok(outbound::RetryPolicy::exponential(
+                Duration::from_millis(number(0).unwrap_or(1)),
+                count as u32,
+                Duration::from_millis(max_ms),
+            )
+            .delays),
+            _ => Err(format!(
+                "{value:?} is not exponential:BASE_MS:COUNT[:MAX_MS] (COUNT 1 to 100)"
+            )),
+        };
+    }
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<u64>().map(Duration::from_millis))
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            format!("{value:?} is not a comma-separated list of milliseconds, nor exponential:BASE_MS:COUNT[:MAX_MS]")
+        })
 }
 
 fn positive(value: &str) -> Result<usize, String> {
@@ -446,6 +539,36 @@ mod tests {
         )
         .expect("valid");
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn retry_schedules_are_lists_or_exponential() {
+        let list = Settings::load_from(
+            &Overrides::default(),
+            &env(&[("HOOKLEDGER_RETRY_DELAYS_MS", "50, 100,150")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            list.retry_delays,
+            [50, 100, 150].map(Duration::from_millis).to_vec()
+        );
+        let exponential = Settings::load_from(
+            &Overrides::default(),
+            &env(&[("HOOKLEDGER_RETRY_DELAYS_MS", "exponential:1000:5:5000")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            exponential.retry_delays,
+            [1, 2, 4, 5, 5].map(Duration::from_secs).to_vec()
+        );
+        for bad in ["exponential:0:5", "exponential:1000", "1s,2s"] {
+            let err = Settings::load_from(
+                &Overrides::default(),
+                &env(&[("HOOKLEDGER_RETRY_DELAYS_MS", bad)]),
+            )
+            .expect_err(bad);
+            assert_eq!(err.setting, "HOOKLEDGER_RETRY_DELAYS_MS");
+        }
     }
 
     #[test]

@@ -9,6 +9,26 @@ use store::{Store, Writer};
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
+/// What the outbound routes need: the address guard for API-supplied URLs, and an HTTP
+/// sender for seed 003's test callback.
+#[derive(Clone)]
+pub struct OutboundState {
+    pub guard: outbound::AddressGuard,
+    pub sender: outbound::send::Sender,
+    /// Timeout of one attempt (the test callback's too).
+    pub timeout: std::time::Duration,
+}
+
+impl OutboundState {
+    pub fn new(config: &outbound::Config) -> Result<OutboundState, outbound::OutboundError> {
+        Ok(OutboundState {
+            guard: config.guard.clone(),
+            sender: outbound::send::Sender::new(config.guard.clone())?,
+            timeout: config.timeout,
+        })
+    }
+}
+
 /// Shared by every handler (cheap to clone: everything inside is a handle).
 #[derive(Clone)]
 pub struct AppState {
@@ -19,4 +39,5 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The default tenant's admin token.
     pub admin_token: Secret,
+    pub outbound: OutboundState,
 }

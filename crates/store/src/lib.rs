@@ -5,6 +5,8 @@
 //! - [`hash`]: the hash chain's byte layout.
 //! - [`log`]: appending (inside the writer's transaction), reading and querying events.
 //! - [`ops`]: operational state outside the digest (tokens).
+//! - [`delivery`]: outbound delivery state outside the digest (subscriptions, deliveries,
+//!   attempts, the delivery worker's cursor).
 //! - [`verify`]: recomputing the chain.
 //! - [`writer`]: the one writer thread with group commit.
 //! - [`requestlog`]: the operational log of every inbound request, in its own file.
@@ -16,6 +18,7 @@
 //! A [`Store`] is a path plus a pool of read-only connections. The one read-write connection
 //! lives inside the [`writer::Writer`] thread; readers run beside it thanks to WAL.
 
+pub mod delivery;
 pub mod hash;
 pub mod ledger;
 pub mod log;

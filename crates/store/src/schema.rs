@@ -84,6 +84,71 @@ const MIGRATIONS: &[&str] = &[
         created_at   TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 4: outbound delivery state (operational, outside the digest): webhook subscriptions, one
+    // delivery per (outbox row, endpoint), every attempt, and the delivery worker's cursor.
+    r#"
+    CREATE TABLE subscriptions (
+        id                         TEXT    PRIMARY KEY,
+        tenant                     TEXT    NOT NULL,
+        url                        TEXT    NOT NULL,
+        event                      TEXT    NOT NULL,
+        secret                     TEXT    NOT NULL,
+        previous_secret            TEXT,
+        previous_secret_expires_at TEXT,
+        ordered                    INTEGER NOT NULL,
+        created_at                 TEXT    NOT NULL,
+        created_after_seq          INTEGER NOT NULL,
+        status                     TEXT    NOT NULL,
+        status_reason              TEXT,
+        status_changed_at          TEXT,
+        failing_since              TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE deliveries (
+        id               TEXT    PRIMARY KEY,
+        outbox_id        TEXT    NOT NULL,
+        endpoint         TEXT    NOT NULL,
+        destination      TEXT    NOT NULL,
+        subscription_id  TEXT,
+        tenant           TEXT    NOT NULL,
+        seq              INTEGER NOT NULL,
+        event            TEXT    NOT NULL,
+        stream           TEXT    NOT NULL,
+        status           TEXT    NOT NULL,
+        attempts         INTEGER NOT NULL,
+        round_attempts   INTEGER NOT NULL,
+        next_attempt_at  TEXT,
+        last_error       TEXT,
+        last_status_code INTEGER,
+        body             TEXT    NOT NULL,
+        created_at       TEXT    NOT NULL,
+        updated_at       TEXT    NOT NULL,
+        settled_at       TEXT,
+        UNIQUE (outbox_id, endpoint)
+    );
+    CREATE INDEX deliveries_by_seq ON deliveries (seq);
+    CREATE INDEX deliveries_by_endpoint_seq ON deliveries (endpoint, seq);
+    CREATE INDEX deliveries_pending_by_endpoint ON deliveries (endpoint, next_attempt_at)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_pending_by_stream ON deliveries (endpoint, stream, seq)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_pending_by_time ON deliveries (next_attempt_at)
+        WHERE status = 'pending';
+    CREATE TABLE delivery_attempts (
+        delivery_id   TEXT    NOT NULL,
+        attempt_no    INTEGER NOT NULL,
+        started_at    TEXT    NOT NULL,
+        duration_us   INTEGER NOT NULL,
+        outcome       TEXT    NOT NULL,
+        status_code   INTEGER,
+        response_body TEXT,
+        error         TEXT,
+        PRIMARY KEY (delivery_id, attempt_no)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbound_cursor (
+        name TEXT    PRIMARY KEY,
+        seq  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

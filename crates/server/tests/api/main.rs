@@ -4,5 +4,6 @@ mod fixtures;
 mod flows;
 mod helpers;
 mod ledger_api;
+mod outbound;
 mod read_api;
 mod webhooks;

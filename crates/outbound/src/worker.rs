@@ -1,0 +1,673 @@
+//! The delivery worker: one tokio task (the dispatcher) plus one short task per attempt.
+//!
+//! Each round the dispatcher
+//! 1. expands outbox rows past its durable cursor into deliveries, in writer jobs of whole `seq`s
+//!    (the cursor moves in the same transaction, so a crash neither loses nor doubles a row);
+//! 2. launches due deliveries, endpoint by endpoint, keeping at most
+//!    `endpoint_concurrency_max` attempts in flight per endpoint and `concurrency_max` in all,
+//!    so that a slow or dead endpoint holds a few slots and never the whole worker;
+//! 3. sleeps until the next delivery is due, a writer batch commits (the writer's observer pings
+//!    the [`Notify`]), an attempt ends, or `poll_interval` passes.
+//!
+//! Each attempt records its outcome (and the next attempt's time) in a writer job before its
+//! task ends, so the database always says what to do next: a restarted worker resumes every
+//! pending delivery on its schedule.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use store::delivery::{
+    self, delivery_status, subscription_status, Attempt, AttemptOutcome, Delivery, Subscription,
+};
+use store::projection::OutboxRow;
+use store::{Store, StoreError, WriteCtx, WriteError, Writer};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::body::{self, destination};
+use crate::policy::Verdict;
+use crate::send::{AttemptResult, Outgoing, Sender};
+use crate::subscriptions::event_matches;
+use crate::{delivery_id, Config, Observer, OutboundError};
+
+/// Outbox rows expanded per writer job (whole `seq`s, so a little more at times).
+const EXPAND_ROWS_MAX: u32 = 500;
+/// How often the backlog gauges are refreshed at most.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a busy writer is retried before an attempt's record is given up (the delivery then
+/// stays pending and is attempted again: at least once).
+const WRITE_BUSY_RETRY_MAX: Duration = Duration::from_secs(30);
+
+fn now_text() -> String {
+    domain::time::format_micros(Utc::now())
+}
+
+/// Runs `f` on a read-only connection without blocking the runtime.
+pub(crate) async fn read<T, F>(store: &Store, f: F) -> Result<T, OutboundError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.read(f))
+        .await
+        .map_err(|e| OutboundError::Task(e.to_string()))?
+        .map_err(OutboundError::from)
+}
+
+/// Runs `f` in a writer job; a full writer queue is retried for a while.
+pub(crate) async fn write<T, F>(writer: &Writer, f: F) -> Result<T, OutboundError>
+where
+    T: Send + 'static,
+    F: Fn(&mut WriteCtx<'_>) -> Result<T, StoreError> + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let job = f.clone();
+        match writer.submit(move |ctx| job(ctx)).await {
+            Ok(result) => return result.map_err(OutboundError::from),
+            Err(WriteError::Busy) if started.elapsed() < WRITE_BUSY_RETRY_MAX => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Everything the dispatcher and its attempt tasks share.
+struct Shared {
+    store: Store,
+    writer: Writer,
+    config: Config,
+    sender: Sender,
+    observer: Arc<dyn Observer>,
+    wake: Arc<Notify>,
+}
+
+/// Starts the worker: sets the cursor on a first start (rows already in the outbox then are
+/// never sent), then runs the dispatcher until the returned task is aborted. Aborting it also
+/// aborts the attempts in flight; they are repeated after a restart.
+pub async fn start(
+    store: Store,
+    writer: Writer,
+    config: Config,
+    observer: Arc<dyn Observer>,
+    wake: Arc<Notify>,
+) -> Result<JoinHandle<()>, OutboundError> {
+    let sender = Sender::new(config.guard.clone())?;
+    write(&writer, |ctx| ctx.deliveries().init_cursor()).await?;
+    let shared = Arc::new(Shared {
+        store,
+        writer,
+        config,
+        sender,
+        observer,
+        wake,
+    });
+    Ok(tokio::spawn(run(shared)))
+}
+
+/// The attempts in flight, by task and by endpoint.
+#[derive(Default)]
+struct InFlight {
+    tasks: JoinSet<()>,
+    by_task: HashMap<tokio::task::Id, (String, String)>,
+    by_endpoint: HashMap<String, HashSet<String>>,
+}
+
+impl InFlight {
+    fn launch(&mut self, shared: &Arc<Shared>, job: Job) {
+        let endpoint = job.delivery.endpoint.clone();
+        let id = job.delivery.id.clone();
+        let handle = self.tasks.spawn(attempt(shared.clone(), job));
+        self.by_endpoint
+            .entry(endpoint.clone())
+            .or_default()
+            .insert(id.clone());
+        self.by_task.insert(handle.id(), (endpoint, id));
+    }
+
+    fn finished(&mut self, task: tokio::task::Id) {
+        if let Some((endpoint, id)) = self.by_task.remove(&task) {
+            if let Some(ids) = self.by_endpoint.get_mut(&endpoint) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_endpoint.remove(&endpoint);
+                }
+            }
+        }
+    }
+
+    /// Forgets every attempt task that has ended.
+    fn reap(&mut self) {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            self.finished(task_id(done));
+        }
+    }
+}
+
+/// The id of an ended task, whether it returned or panicked.
+fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
+    let mut in_flight = InFlight::default();
+    let mut gauges_at: Option<Instant> = None;
+    let mut round: usize = 0;
+    loop {
+        round = round.wrapping_add(1);
+        if let Err(e) = expand(&shared).await {
+            tracing::warn!(error = %e, "outbox expansion failed; retrying on the next round");
+        }
+        let next_due = match dispatch(&shared, &mut in_flight, round).await {
+            Ok(next_due) => next_due,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery dispatch failed; retrying on the next round");
+                None
+            }
+        };
+        if gauges_at.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
+            gauges_at = Some(Instant::now());
+            refresh_gauges(&shared).await;
+        }
+        let sleep = next_due
+            .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(shared.config.poll_interval)
+            .min(shared.config.poll_interval);
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            Some(done) = in_flight.tasks.join_next_with_id(), if !in_flight.tasks.is_empty() => {
+                in_flight.finished(task_id(done));
+            }
+        }
+        in_flight.reap();
+    }
+}
+
+async fn refresh_gauges(shared: &Shared) {
+    match read(&shared.store, delivery::backlog).await {
+        Ok((pending, oldest)) => {
+            let age = oldest
+                .as_deref()
+                .and_then(domain::time::parse_rfc3339)
+                .and_then(|t| (Utc::now() - t).to_std().ok())
+                .unwrap_or(Duration::ZERO);
+            shared.observer.backlog(pending, age);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the outbound backlog"),
+    }
+}
+
+/// Turns outbox rows past the cursor into deliveries until none is left.
+async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
+    loop {
+        let (cursor, head) = read(&shared.store, |conn| {
+            Ok((delivery::cursor(conn)?, delivery::outbox_head_seq(conn)?))
+        })
+        .await?;
+        if head <= cursor {
+            return Ok(());
+        }
+        let job_shared = shared.clone();
+        let settled = write(&shared.writer, move |ctx| {
+            expand_batch(ctx, &job_shared.config)
+        })
+        .await?;
+        let Some(skipped) = settled else {
+            return Ok(());
+        };
+        for event in skipped {
+            shared.observer.settled(&event, delivery_status::SKIPPED);
+        }
+    }
+}
+
+/// One expansion job; returns the events of skipped deliveries, or `None` when there was
+/// nothing past the cursor.
+fn expand_batch(
+    ctx: &mut WriteCtx<'_>,
+    config: &Config,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let tx = ctx.deliveries();
+    let cursor = delivery::cursor(tx.conn())?;
+    let rows = delivery::outbox_after(tx.conn(), cursor, EXPAND_ROWS_MAX)?;
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    let subscriptions = delivery::active_subscriptions(tx.conn())?;
+    let now = now_text();
+    let mut skipped = Vec::new();
+    for row in &rows {
+        for new in deliveries_for(row, &subscriptions, config, &now) {
+            if tx.insert_delivery(&new)? && new.status == delivery_status::SKIPPED {
+                skipped.push(new.event.clone());
+            }
+        }
+    }
+    tx.set_cursor(last.seq)?;
+    Ok(Some(skipped))
+}
+
+/// A new pending delivery of `row` to `endpoint`.
+pub(crate) fn new_delivery(
+    row: &OutboxRow,
+    endpoint: &str,
+    subscription_id: Option<&str>,
+    tenant: &str,
+    body: String,
+    now: &str,
+) -> Delivery {
+    Delivery {
+        id: delivery_id(&row.id, endpoint),
+        outbox_id: row.id.clone(),
+        endpoint: endpoint.to_owned(),
+        destination: row.destination.clone(),
+        subscription_id: subscription_id.map(str::to_owned),
+        tenant: tenant.to_owned(),
+        seq: row.seq,
+        event: row.event.clone(),
+        stream: row.stream.clone(),
+        status: delivery_status::PENDING.to_owned(),
+        attempts: 0,
+        round_attempts: 0,
+        next_attempt_at: Some(now.to_owned()),
+        last_error: None,
+        last_status_code: None,
+        body,
+        created_at: now.to_owned(),
+        updated_at: now.to_owned(),
+        settled_at: None,
+    }
+}
+
+fn skipped(mut delivery: Delivery, reason: &str) -> Delivery {
+    delivery.status = delivery_status::SKIPPED.to_owned();
+    delivery.next_attempt_at = None;
+    delivery.last_error = Some(reason.to_owned());
+    delivery.settled_at = Some(delivery.created_at.clone());
+    delivery
+}
+
+/// The deliveries one outbox row makes.
+fn deliveries_for(
+    row: &OutboxRow,
+    subscriptions: &[Subscription],
+    config: &Config,
+    now: &str,
+) -> Vec<Delivery> {
+    let tenant = &config.tenant;
+    match row.destination.as_str() {
+        destination::CUSTOMER => {
+            let new = new_delivery(
+                row,
+                destination::CUSTOMER,
+                None,
+                tenant,
+                body::customer(row),
+                now,
+            );
+            vec![match customer_unset(config) {
+                Some(reason) => skipped(new, reason),
+                None => new,
+            }]
+        }
+        destination::ZAPIER => {
+            let new = new_delivery(
+                row,
+                destination::ZAPIER,
+                None,
+                tenant,
+                body::zapier(row),
+                now,
+            );
+            vec![match config.zapier_url {
+                Some(_) => new,
+                None => skipped(new, "ZAPIER_WEBHOOK_URL is not set"),
+            }]
+        }
+        destination::SUBSCRIBERS => subscriptions
+            .iter()
+            .filter(|s| s.created_after_seq < row.seq && event_matches(&s.event, &row.event))
+            .map(|s| new_delivery(row, &s.id, Some(&s.id), tenant, body::subscriber(row), now))
+            .collect(),
+        other => {
+            tracing::warn!(
+                destination = other,
+                id = row.id,
+                "outbox row with an unknown destination"
+            );
+            let new = new_delivery(row, other, None, tenant, row.payload.clone(), now);
+            vec![skipped(new, "unknown destination")]
+        }
+    }
+}
+
+fn customer_unset(config: &Config) -> Option<&'static str> {
+    if config.customer_url.is_none() {
+        Some("CUSTOMER_WEBHOOK_URL is not set")
+    } else if config.customer_secret.is_none() {
+        Some("CUSTOMER_SERVER_SECRET is not set (seed 003 callbacks carry it)")
+    } else {
+        None
+    }
+}
+
+/// One attempt to make: the delivery and where and how to send it.
+struct Job {
+    delivery: Delivery,
+    target: Target,
+}
+
+/// Where and how a delivery is sent.
+struct Target {
+    url: String,
+    /// The URL came through the API: the address guard applies.
+    guarded: bool,
+    secrets: Vec<String>,
+    vendor_secret: Option<String>,
+}
+
+/// Where a pending delivery goes now, or why it cannot go anywhere any more.
+fn resolve(
+    config: &Config,
+    endpoint: &str,
+    subscription: Option<&Subscription>,
+    now: &str,
+) -> Result<Target, String> {
+    let trusted = |url: &str, secrets: Vec<String>, vendor_secret| Target {
+        url: url.to_owned(),
+        guarded: false,
+        secrets,
+        vendor_secret,
+    };
+    match endpoint {
+        destination::CUSTOMER => match (&config.customer_url, &config.customer_secret) {
+            (Some(url), Some(secret)) => {
+                Ok(trusted(url, vec![secret.clone()], Some(secret.clone())))
+            }
+            _ => Err(customer_unset(config).unwrap_or_default().to_owned()),
+        },
+        destination::ZAPIER => match &config.zapier_url {
+            Some(url) => Ok(trusted(
+                url,
+                config.zapier_secret.iter().cloned().collect(),
+                None,
+            )),
+            None => Err("ZAPIER_WEBHOOK_URL is not set".to_owned()),
+        },
+        _ => match subscription {
+            Some(s) if s.status == subscription_status::ACTIVE => {
+                let mut secrets = vec![s.secret.clone()];
+                if let (Some(previous), Some(until)) =
+                    (&s.previous_secret, &s.previous_secret_expires_at)
+                {
+                    if until.as_str() > now {
+                        secrets.push(previous.clone());
+                    }
+                }
+                Ok(Target {
+                    url: s.url.clone(),
+                    guarded: true,
+                    secrets,
+                    vendor_secret: None,
+                })
+            }
+            Some(s) => Err(format!(
+                "subscription {}: {}",
+                s.status,
+                s.status_reason.as_deref().unwrap_or("no reason given")
+            )),
+            None => Err("the subscription does not exist".to_owned()),
+        },
+    }
+}
+
+/// What one dispatch round found to do.
+struct Plan {
+    launch: Vec<(Delivery, Option<Subscription>)>,
+    next_due: Option<String>,
+}
+
+/// Launches the due deliveries that fit in the free slots; returns when the next one is due.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    in_flight: &mut InFlight,
+    round: usize,
+) -> Result<Option<DateTime<Utc>>, OutboundError> {
+    let global_free = shared
+        .config
+        .concurrency_max
+        .saturating_sub(in_flight.tasks.len());
+    let per_endpoint = shared.config.endpoint_concurrency_max.max(1);
+    let busy: HashMap<String, HashSet<String>> = in_flight.by_endpoint.clone();
+    let now = now_text();
+    let plan = read(&shared.store, move |conn| {
+        plan(conn, &busy, global_free, per_endpoint, round, &now)
+    })
+    .await?;
+    let now = now_text();
+    let mut abandoned = Vec::new();
+    for (delivery, subscription) in plan.launch {
+        match resolve(
+            &shared.config,
+            &delivery.endpoint,
+            subscription.as_ref(),
+            &now,
+        ) {
+            Ok(target) => in_flight.launch(shared, Job { delivery, target }),
+            Err(reason) => abandoned.push((delivery, reason)),
+        }
+    }
+    for (delivery, reason) in abandoned {
+        let id = delivery.id.clone();
+        let now = now.clone();
+        if write(&shared.writer, move |ctx| {
+            ctx.deliveries().abandon(&id, &reason, &now)
+        })
+        .await?
+        {
+            shared
+                .observer
+                .settled(&delivery.event, delivery_status::DEAD);
+        }
+    }
+    Ok(plan
+        .next_due
+        .as_deref()
+        .and_then(domain::time::parse_rfc3339))
+}
+
+fn plan(
+    conn: &Connection,
+    busy: &HashMap<String, HashSet<String>>,
+    global_free: usize,
+    per_endpoint: usize,
+    round: usize,
+    now: &str,
+) -> Result<Plan, StoreError> {
+    let mut launch = Vec::new();
+    let mut endpoints = delivery::pending_endpoints(conn)?;
+    if !endpoints.is_empty() {
+        // Start with a different endpoint each round, so that global slots are shared fairly.
+        let start = round % endpoints.len();
+        endpoints.rotate_left(start);
+    }
+    let empty = HashSet::new();
+    for endpoint in endpoints {
+        let free_global = global_free.saturating_sub(launch.len());
+        if free_global == 0 {
+            break;
+        }
+        let in_flight = busy.get(&endpoint).unwrap_or(&empty);
+        let free = per_endpoint
+            .saturating_sub(in_flight.len())
+            .min(free_global);
+        if free == 0 {
+            continue;
+        }
+        let subscription = match endpoint.as_str() {
+            destination::CUSTOMER | destination::ZAPIER => None,
+            id => delivery::subscription(conn, id)?,
+        };
+        let ordered = subscription.as_ref().is_some_and(|s| s.ordered);
+        let limit = (free + in_flight.len()) as u32;
+        let due = delivery::due_for_endpoint(conn, &endpoint, now, ordered, limit)?;
+        launch.extend(
+            due.into_iter()
+                .filter(|d| !in_flight.contains(&d.id))
+                .take(free)
+                .map(|d| (d, subscription.clone())),
+        );
+    }
+    let next_due = delivery::next_due_after(conn, now)?;
+    Ok(Plan { launch, next_due })
+}
+
+/// One attempt: send, then record the outcome (and its effect on the subscription).
+async fn attempt(shared: Arc<Shared>, job: Job) {
+    let Job { delivery, target } = job;
+    let out = Outgoing {
+        url: &target.url,
+        guarded: target.guarded,
+        webhook_id: &delivery.id,
+        event: &delivery.event,
+        body: &delivery.body,
+        signing_secrets: target.secrets.iter().map(String::as_str).collect(),
+        vendor_secret: target.vendor_secret.as_deref(),
+        timeout: shared.config.timeout,
+    };
+    let result = shared.sender.send(&out).await;
+    shared.observer.attempted(&delivery.event, result.duration);
+    let (outcome, retry_reason) = outcome_of(&shared.config, &delivery, &result);
+    let status = outcome.status.clone();
+    let gone = result.status_code == Some(410);
+    let subscription_id = delivery.subscription_id.clone();
+    let span = shared.config.failing_span_max;
+    let recorded = write(&shared.writer, move |ctx| {
+        let tx = ctx.deliveries();
+        if !tx.record_attempt(&outcome)? {
+            return Ok(false);
+        }
+        if let Some(id) = &subscription_id {
+            follow_subscription(ctx, id, &outcome, gone, span)?;
+        }
+        Ok(true)
+    })
+    .await;
+    match recorded {
+        Ok(true) if status == delivery_status::PENDING => {
+            shared
+                .observer
+                .retrying(&delivery.event, retry_reason.unwrap_or("unknown"));
+        }
+        Ok(true) => shared.observer.settled(&delivery.event, &status),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, delivery = delivery.id, "cannot record a delivery attempt; it will be repeated");
+        }
+    }
+    shared.wake.notify_one();
+}
+
+/// The delivery's next state after `result`, and the retry reason when one is scheduled.
+fn outcome_of(
+    config: &Config,
+    delivery: &Delivery,
+    result: &AttemptResult,
+) -> (AttemptOutcome, Option<&'static str>) {
+    let finished = Utc::now();
+    let round_attempts = delivery.round_attempts + 1;
+    let (status, next, reason) = match result.verdict {
+        Verdict::Delivered => (delivery_status::DELIVERED, None, None),
+        Verdict::Final => (delivery_status::DEAD, None, None),
+        Verdict::Retry(reason) => {
+            match config
+                .policy
+                .delay_after(round_attempts, &delivery.id, result.retry_after)
+            {
+                Some(delay) => {
+                    let at = finished + chrono::Duration::from_std(delay).unwrap_or_default();
+                    (delivery_status::PENDING, Some(at), Some(reason))
+                }
+                None => (delivery_status::DEAD, None, None),
+            }
+        }
+    };
+    let outcome = match status {
+        delivery_status::PENDING => "retry",
+        other => other,
+    };
+    let attempt = Attempt {
+        delivery_id: delivery.id.clone(),
+        attempt_no: delivery.attempts + 1,
+        started_at: domain::time::format_micros(result.started_at),
+        duration_us: result.duration.as_micros() as u64,
+        outcome: outcome.to_owned(),
+        status_code: result.status_code,
+        response_body: result.response_body.clone(),
+        error: result.error.clone(),
+    };
+    (
+        AttemptOutcome {
+            attempt,
+            status: status.to_owned(),
+            next_attempt_at: next.map(domain::time::format_micros),
+            now: domain::time::format_micros(finished),
+        },
+        reason,
+    )
+}
+
+/// A subscription's health after an attempt: a success clears its failure run; a 410 disables
+/// it; a failure run longer than `span` disables it. The reason is kept.
+fn follow_subscription(
+    ctx: &WriteCtx<'_>,
+    id: &str,
+    outcome: &AttemptOutcome,
+    gone: bool,
+    span: Duration,
+) -> Result<(), StoreError> {
+    let tx = ctx.deliveries();
+    let now = &outcome.now;
+    if outcome.status == delivery_status::DELIVERED {
+        return tx.set_failing_since(id, None);
+    }
+    if gone {
+        tx.end_subscription(
+            id,
+            subscription_status::DISABLED,
+            "the endpoint answered 410 Gone",
+            now,
+        )?;
+        return Ok(());
+    }
+    let Some(subscription) = delivery::subscription(tx.conn(), id)? else {
+        return Ok(());
+    };
+    let Some(since) = subscription.failing_since else {
+        return tx.set_failing_since(id, Some(now));
+    };
+    let failing_for = domain::time::parse_rfc3339(&since)
+        .zip(domain::time::parse_rfc3339(now))
+        .and_then(|(since, now)| (now - since).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    if failing_for > span {
+        let reason = format!(
+            "every attempt failed since {since} (longer than {} s)",
+            span.as_secs()
+        );
+        tx.end_subscription(id, subscription_status::DISABLED, &reason, now)?;
+    }
+    Ok(())
+}
