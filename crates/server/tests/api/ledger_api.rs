@@ -245,6 +245,14 @@ async fn ledger_reads_need_a_token_and_an_auditor_reads_but_changes_nothing() {
         )
         .await;
     assert_eq!(write.status(), 403);
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.expect("json");
+    for path in [
+        "/api/ledger/trial-balance",
+        "/api/ledger/journal",
+        "/api/ledger/register",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} is documented");
+    }
     let missing_account = app.get_as("/api/ledger/register", ADMIN_TOKEN).await;
     assert_eq!(missing_account.status(), 400);
 }
