@@ -7,8 +7,10 @@ use server::{Overrides, Settings};
 use store::log::EventFilter;
 use store::{Store, VerifyReport};
 
-use crate::output::{csv_field, progress};
-use crate::{DbArgs, EventFormat, EventsArgs};
+use crate::output::{progress, ReplayProgress};
+use crate::{
+    DbArgs, EventFormat, EventsArgs, JournalFormat, LedgerCommand, ReplayArgs, TableFormat,
+};
 
 /// A command's failure.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,9 @@ pub enum CommandError {
     /// A bad argument value. Exit 2.
     #[error("{0}")]
     Usage(String),
+    /// The command ran and failed (a replay that met a broken invariant). Exit 1.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CommandError {
@@ -154,79 +159,76 @@ pub fn digest(db: &DbArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Parses an optional RFC 3339 flag into the log's fixed-width form.
+fn time_flag(flag: &str, value: Option<&str>) -> Result<Option<String>, CommandError> {
+    value
+        .map(|text| {
+            domain::time::normalize(text).ok_or_else(|| {
+                CommandError::Usage(format!("{flag}: {text:?} is not an RFC 3339 time"))
+            })
+        })
+        .transpose()
+}
+
+fn corrupt(e: impl std::fmt::Display) -> store::StoreError {
+    store::StoreError::Corrupt(e.to_string())
+}
+
+/// `events`: the log, filtered, as JSON (`{events, next_after_seq}`, the API's page shape),
+/// NDJSON or CSV. With `--limit`, the cursor of the next page is `next_after_seq` (on stderr
+/// for NDJSON and CSV).
 pub fn events(args: &EventsArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
     let store = open_existing(&settings)?;
-    let time = |flag: &str, value: &Option<String>| -> Result<Option<String>, CommandError> {
-        value
-            .as_deref()
-            .map(|text| {
-                domain::time::normalize(text).ok_or_else(|| {
-                    CommandError::Usage(format!("{flag}: {text:?} is not an RFC 3339 time"))
-                })
-            })
-            .transpose()
-    };
     let filter = EventFilter {
         stream: args.stream.clone(),
         event_type: args.event_type.clone(),
         source: args.source.clone(),
-        since: time("--since", &args.since)?,
-        until: time("--until", &args.until)?,
+        since: time_flag("--since", args.since.as_deref())?,
+        until: time_flag("--until", args.until.as_deref())?,
         after_seq: args.after_seq,
-        limit: args.limit,
+        // One more than asked for tells whether a next page exists.
+        limit: args.limit.map(|n| n + 1),
         until_seq: None,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut first = true;
     match args.format {
-        EventFormat::Json => write!(out, "[")?,
-        EventFormat::Csv => writeln!(
-            out,
-            "seq,id,stream,stream_version,type,type_version,source,tenant,recorded_at,idempotency_key,payload,prev_hash,hash"
-        )?,
+        EventFormat::Json => write!(out, "{{\"events\":[")?,
+        EventFormat::Csv => write!(out, "{}", reports::events::csv_header())?,
         EventFormat::Ndjson => {}
     }
+    let mut n_written = 0u64;
+    let mut next_after_seq = None;
+    let mut last_seq = None;
     let mut write_error: Option<std::io::Error> = None;
     let read = store.read(|conn| {
         store::log::for_each_event(conn, &filter, |event| {
+            if args.limit.is_some_and(|limit| n_written == limit) {
+                next_after_seq = last_seq;
+                return Ok(());
+            }
+            last_seq = Some(event.seq);
             let written = match args.format {
                 EventFormat::Json | EventFormat::Ndjson => {
                     let view = server::routes::api::events::EventView::from_event(event, false)
-                        .map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
-                    let line = serde_json::to_string(&view)
-                        .map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
+                        .map_err(corrupt)?;
+                    let line = serde_json::to_string(&view).map_err(corrupt)?;
                     if args.format == EventFormat::Json {
-                        write!(out, "{}{line}", if first { "\n" } else { ",\n" })
+                        let separator = if n_written == 0 { "\n" } else { ",\n" };
+                        write!(out, "{separator}{line}")
                     } else {
                         writeln!(out, "{line}")
                     }
                 }
-                EventFormat::Csv => writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    event.seq,
-                    event.id,
-                    csv_field(&event.stream),
-                    event.stream_version,
-                    csv_field(&event.event_type),
-                    event.type_version,
-                    csv_field(&event.source),
-                    event.tenant,
-                    event.recorded_at,
-                    csv_field(&event.idempotency_key),
-                    csv_field(&event.payload),
-                    event.prev_hash,
-                    event.hash
-                ),
+                EventFormat::Csv => write!(out, "{}", reports::events::csv_row(&event)),
             };
-            first = false;
+            n_written += 1;
             written.map_err(|e| {
                 let message = format!("cannot write: {e}");
                 write_error = Some(e);
-                store::StoreError::Corrupt(message)
+                corrupt(message)
             })
         })
     });
@@ -238,14 +240,16 @@ pub fn events(args: &EventsArgs) -> Outcome {
         (Err(e), None) => return Err(e.into()),
         (Ok(()), None) => {}
     }
-    let end = if args.format == EventFormat::Json {
-        writeln!(out, "{}]", if first { "" } else { "\n" })
-    } else {
-        Ok(())
-    };
-    match end.and_then(|()| out.flush()) {
-        Err(e) if !broken_pipe(&e) => Err(e.into()),
-        _ => Ok(ExitCode::SUCCESS),
+    if args.format == EventFormat::Json {
+        let cursor = next_after_seq.map_or("null".to_owned(), |seq| seq.to_string());
+        let newline = if n_written == 0 { "" } else { "\n" };
+        writeln!(out, "{newline}],\"next_after_seq\":{cursor}}}")?;
+    } else if let Some(seq) = next_after_seq {
+        eprintln!("next_after_seq: {seq}");
+    }
+    match out.flush() {
+        Err(e) if broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS).map_err(Into::into),
     }
 }
 
@@ -268,4 +272,148 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
     };
     eprintln!("hookledger: created {article} {role} token; it is shown only now");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `replay`: rebuilds every projection, in place (under the database's lock, swapped in at the
+/// end) or `--into` a new file; prints events replayed, events/s and the digest.
+pub fn replay(args: &ReplayArgs) -> Outcome {
+    init_logging("warn");
+    let settings = settings(&args.db, None)?;
+    let store = open_existing(&settings)?;
+    let limited = args.until_seq.is_some() || args.as_of.is_some();
+    let target =
+        match &args.into {
+            Some(path) => replay::Target::Into(path.clone()),
+            None if limited => return Err(CommandError::Usage(
+                "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
+                 --into PATH (an in-place replay always covers the whole log, so that the live \
+                 projections agree with it)"
+                    .into(),
+            )),
+            None => replay::Target::InPlace,
+        };
+    // In place: the lock `serve` holds, so that nothing appends while the state is rebuilt.
+    // Into: the new file's lock, so that two replays never build the same file.
+    let _lock = server::app::lock_database(args.into.as_deref().unwrap_or(&settings.db))?;
+    let until_seq = match (&args.until_seq, &args.as_of) {
+        (Some(seq), _) => Some(*seq),
+        (None, Some(text)) => {
+            let time = time_flag("--as-of", Some(text))?.unwrap_or_default();
+            Some(store.read(|conn| store::log::seq_as_of(conn, &time))?)
+        }
+        (None, None) => None,
+    };
+    drop(store);
+    let options = replay::Options {
+        until_seq,
+        checkpoint_events: args.checkpoint_events,
+    };
+    let mut progress = ReplayProgress::new();
+    let report = replay::replay(&settings.db, &target, &options, &mut |seq, until| {
+        progress.update(seq, until)
+    })
+    .map_err(|e| CommandError::Failed(e.to_string()))?;
+    progress.finish();
+    if report.resumed_after_seq > 0 {
+        eprintln!(
+            "hookledger: resumed an interrupted replay after seq {}",
+            report.resumed_after_seq
+        );
+    }
+    println!(
+        "replayed {} events (up to seq {}) in {:.3} s: {:.0} events/s; digest {}",
+        report.n_events_applied,
+        report.until_seq,
+        report.elapsed.as_secs_f64(),
+        report.events_per_second(),
+        report.digest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger trial-balance | journal | register`.
+pub fn ledger(command: &LedgerCommand) -> Outcome {
+    init_logging("warn");
+    let text = match command {
+        LedgerCommand::TrialBalance { db, as_of, format } => {
+            let store = open_existing(&settings(db, None)?)?;
+            let as_of = as_of
+                .as_deref()
+                .map(|text| reports::AsOf::parse(text).map_err(|e| usage("--as-of", e)))
+                .transpose()?;
+            let tb = store.read(|conn| {
+                let until_seq = as_of.as_ref().map(|a| a.until_seq(conn)).transpose()?;
+                store::ledger::trial_balance(conn, until_seq)
+            })?;
+            match format {
+                TableFormat::Table => reports::ledger::trial_balance_table(&tb),
+                TableFormat::Csv => reports::ledger::trial_balance_csv(&tb),
+                TableFormat::Json => json_line(&reports::ledger::TrialBalanceView::from(&tb))?,
+            }
+        }
+        LedgerCommand::Journal {
+            db,
+            account,
+            since,
+            until,
+            format,
+        } => {
+            let store = open_existing(&settings(db, None)?)?;
+            let filter = journal_filter(account.clone(), since, until)?;
+            let entries = store.read(|conn| store::ledger::journal(conn, &filter))?;
+            match format {
+                JournalFormat::Table => reports::ledger::journal_table(&entries),
+                JournalFormat::Csv => reports::ledger::journal_csv(&entries),
+                JournalFormat::Json => json_line(&reports::ledger::JournalView::new(&entries))?,
+                JournalFormat::Ledger => reports::ledger::journal_ledger(&entries),
+                JournalFormat::Beancount => reports::ledger::journal_beancount(&entries),
+            }
+        }
+        LedgerCommand::Register {
+            db,
+            account,
+            since,
+            until,
+            format,
+        } => {
+            let store = open_existing(&settings(db, None)?)?;
+            let filter = journal_filter(None, since, until)?;
+            let register = store.read(|conn| store::ledger::register(conn, account, &filter))?;
+            match format {
+                TableFormat::Table => reports::ledger::register_table(&register),
+                TableFormat::Csv => reports::ledger::register_csv(&register),
+                TableFormat::Json => {
+                    json_line(&reports::ledger::RegisterView::new(account, &register))?
+                }
+            }
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn usage(flag: &str, message: String) -> CommandError {
+    CommandError::Usage(format!("{flag}: {message}"))
+}
+
+fn json_line(value: &impl serde::Serialize) -> Result<String, CommandError> {
+    let mut text = serde_json::to_string(value).map_err(|e| CommandError::Failed(e.to_string()))?;
+    text.push('\n');
+    Ok(text)
+}
+
+fn journal_filter(
+    account: Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<store::ledger::JournalFilter, CommandError> {
+    Ok(store::ledger::JournalFilter {
+        account,
+        since: time_flag("--since", since.as_deref())?,
+        until: time_flag("--until", until.as_deref())?,
+        until_seq: None,
+    })
 }

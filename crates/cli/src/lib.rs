@@ -1,4 +1,5 @@
-//! The `hookledger` command line: `serve`, `verify`, `digest`, `events`, `token`.
+//! The `hookledger` command line: `serve`, `replay`, `verify`, `digest`, `events`, `ledger`,
+//! `token`.
 //!
 //! # Layout
 //! - [`Cli`] and [`Command`]: the clap definitions (each flag's help is the documentation).
@@ -61,6 +62,14 @@ pub enum Command {
     },
     /// Query the event log (the auditor's view).
     Events(EventsArgs),
+    /// Rebuild every projection from the event log, in place (swapped in atomically at the end)
+    /// or into a new file; an interrupted replay resumes on the next run.
+    Replay(ReplayArgs),
+    /// The accountant's reports: trial balance, journal, an account's register.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Manage bearer tokens.
     Token {
         #[command(subcommand)]
@@ -103,6 +112,88 @@ pub enum EventFormat {
     Json,
     Ndjson,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Replay only up to this seq (needs --into).
+    #[arg(long, value_name = "N", conflicts_with = "as_of")]
+    pub until_seq: Option<u64>,
+    /// Replay only the events recorded at or before this RFC 3339 time (needs --into).
+    #[arg(long, value_name = "RFC3339")]
+    pub as_of: Option<String>,
+    /// Build a new database file (events copied byte for byte, projections rebuilt) and leave
+    /// the source untouched.
+    #[arg(long, value_name = "PATH")]
+    pub into: Option<PathBuf>,
+    /// Events applied between two checkpoints.
+    #[arg(long, value_name = "N", default_value_t = replay::CHECKPOINT_EVENTS_DEFAULT, hide = true)]
+    pub checkpoint_events: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Every account's debits, credits and balance per currency, with totals per currency.
+    TrialBalance {
+        #[command(flatten)]
+        db: DbArgs,
+        /// As of this seq, or RFC 3339 time (inclusive); default: now.
+        #[arg(long, value_name = "SEQ|TIME")]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+    /// Journal entries with their lines and the seq of the event that caused each.
+    Journal {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Only entries touching this account or its sub-accounts (e.g. Assets:Receivables).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// Recorded at or after this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Recorded before this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// `ledger`: the plain-text journal hledger and ledger read; `beancount`: a file
+        /// bean-check accepts.
+        #[arg(long, value_enum, default_value_t = JournalFormat::Table)]
+        format: JournalFormat,
+    },
+    /// One account's (and its sub-accounts') lines with the running balance per currency.
+    Register {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long, value_name = "ACCOUNT")]
+        account: String,
+        /// Recorded at or after this RFC 3339 time (earlier lines make the opening balance).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Recorded before this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JournalFormat {
+    Table,
+    Json,
+    Csv,
+    Ledger,
+    Beancount,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +245,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify { db, expect } => commands::verify(&db, expect.as_deref()),
         Command::Digest { db } => commands::digest(&db),
         Command::Events(args) => commands::events(&args),
+        Command::Replay(args) => commands::replay(&args),
+        Command::Ledger { command } => commands::ledger(&command),
         Command::Token {
             command: TokenCommand::Create { db, role },
         } => commands::token_create(&db, &role),

@@ -12,15 +12,19 @@
 //! - [`requestlog`]: the operational log of every inbound request, in its own file.
 //! - [`projection`]: the tables projectors write (documents, journal lines, outbox) and the
 //!   state digest over them.
+//! - [`ledger`]: the accountant's queries (trial balance, journal, register).
+//! - [`rebuild`]: replay's SQL (rebuild targets, checkpoints, the swap into the live file).
 //!
 //! A [`Store`] is a path plus a pool of read-only connections. The one read-write connection
 //! lives inside the [`writer::Writer`] thread; readers run beside it thanks to WAL.
 
 pub mod delivery;
 pub mod hash;
+pub mod ledger;
 pub mod log;
 pub mod ops;
 pub mod projection;
+pub mod rebuild;
 pub mod requestlog;
 pub mod schema;
 pub mod verify;

@@ -1,6 +1,8 @@
 //! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
 
 mod crash;
+mod ledger_command;
+mod replay_command;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::process::{Command, Output};
 use domain::{Dedupe, Json, NewEvent, RawRequest, Source};
 use store::{Durability, Store, Writer};
 
-fn hookledger(args: &[&str]) -> Output {
+pub fn hookledger(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hookledger"))
         .args(args)
         .env_remove("HOOKLEDGER_DB")
@@ -18,7 +20,7 @@ fn hookledger(args: &[&str]) -> Output {
         .expect("run hookledger")
 }
 
-fn stdout(output: &Output) -> String {
+pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -151,14 +153,15 @@ fn events_filter_and_export_as_json_ndjson_and_csv() {
         "events", "--db", db, "--source", "roms",
     ])))
     .expect("json");
-    let seqs: Vec<u64> = json
+    assert_eq!(json["next_after_seq"], serde_json::Value::Null);
+    let seqs: Vec<u64> = json["events"]
         .as_array()
         .expect("array")
         .iter()
         .map(|e| e["seq"].as_u64().expect("seq"))
         .collect();
     assert_eq!(seqs, [2, 4, 6]);
-    assert_eq!(json[0]["payload"]["n"], 2);
+    assert_eq!(json["events"][0]["payload"]["n"], 2);
     let ndjson = stdout(&hookledger(&[
         "events",
         "--db",
@@ -205,7 +208,7 @@ fn events_filter_and_export_as_json_ndjson_and_csv() {
     ]));
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&empty).expect("json"),
-        serde_json::json!([])
+        serde_json::json!({ "events": [], "next_after_seq": null })
     );
 }
 
@@ -317,4 +320,38 @@ fn token_create_prints_the_token_alone_on_stdout() {
         stderr.trim(),
         "hookledger: created an auditor token; it is shown only now"
     );
+}
+
+#[test]
+fn events_pages_carry_the_next_cursor_and_since_is_inclusive_until_exclusive() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = database_with_events(dir.path(), 5);
+    let db = db.to_str().expect("utf-8");
+    let page = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["events", "--db", db];
+        all.extend_from_slice(args);
+        serde_json::from_str(&stdout(&hookledger(&all))).expect("json")
+    };
+    let first = page(&["--limit", "2"]);
+    assert_eq!(first["events"].as_array().expect("events").len(), 2);
+    assert_eq!(first["next_after_seq"], 2);
+    let last = page(&["--limit", "2", "--after-seq", "4"]);
+    assert_eq!(last["events"].as_array().expect("events").len(), 1);
+    assert_eq!(last["next_after_seq"], serde_json::Value::Null);
+    let csv = hookledger(&["events", "--db", db, "--format", "csv", "--limit", "2"]);
+    assert!(String::from_utf8_lossy(&csv.stderr).contains("next_after_seq: 2"));
+    let third = first["events"][1]["recorded_at"]
+        .as_str()
+        .expect("time")
+        .to_owned();
+    let since = page(&["--since", &third]);
+    assert_eq!(since["events"][0]["seq"], 2, "since is inclusive");
+    let until = page(&["--until", &third]);
+    let seqs: Vec<u64> = until["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert!(!seqs.contains(&2), "until is exclusive: {seqs:?}");
 }

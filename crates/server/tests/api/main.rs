@@ -3,6 +3,7 @@
 mod fixtures;
 mod flows;
 mod helpers;
+mod ledger_api;
 mod outbound;
 mod read_api;
 mod webhooks;

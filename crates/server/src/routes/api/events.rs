@@ -87,6 +87,10 @@ pub struct EventQuery {
     pub after_seq: Option<u64>,
     /// 100 by default, 1000 at most (a larger value is lowered to 1000).
     pub limit: Option<u64>,
+    /// `json` (default, `{events, next_after_seq}`), `ndjson` (one event per line) or `csv`
+    /// (a header record, then one record per event). For the last two the next page's cursor is
+    /// the `X-Next-After-Seq` header, absent at the end.
+    pub format: Option<String>,
 }
 
 /// Builds a store filter from query values, validating times and the limit.
@@ -132,6 +136,12 @@ pub async fn list(
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&req, &state).await?;
+    let format = query.format.clone().unwrap_or_else(|| "json".to_owned());
+    if !["json", "ndjson", "csv"].contains(&format.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "format: {format:?} is not json, ndjson or csv"
+        )));
+    }
     let filter = filter_from_query(&query, PAGE_MAX)?;
     let limit = filter.limit.unwrap_or(PAGE_DEFAULT);
     let store = state.store.clone();
@@ -149,6 +159,9 @@ pub async fn list(
     } else {
         None
     };
+    if format != "json" {
+        return export(&format, events, next_after_seq);
+    }
     let events = events
         .into_iter()
         .map(|e| EventView::from_event(e, false))
@@ -157,6 +170,36 @@ pub async fn list(
         events,
         next_after_seq,
     }))
+}
+
+/// A page of events as NDJSON or CSV, with the next page's cursor in a header.
+fn export(
+    format: &str,
+    events: Vec<Event>,
+    next_after_seq: Option<u64>,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = String::new();
+    let content_type = if format == "csv" {
+        body.push_str(&reports::events::csv_header());
+        for event in &events {
+            body.push_str(&reports::events::csv_row(event));
+        }
+        "text/csv; charset=utf-8"
+    } else {
+        for event in events {
+            let view = EventView::from_event(event, false)?;
+            let line = serde_json::to_string(&view).map_err(ApiError::internal)?;
+            body.push_str(&line);
+            body.push('\n');
+        }
+        "application/x-ndjson"
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type(content_type);
+    if let Some(seq) = next_after_seq {
+        response.insert_header(("X-Next-After-Seq", seq.to_string()));
+    }
+    Ok(response.body(body))
 }
 
 /// One event with the request it came from (secrets removed).

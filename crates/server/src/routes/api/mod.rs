@@ -4,6 +4,7 @@
 pub mod deliveries;
 pub mod digest;
 pub mod events;
+pub mod ledger;
 pub mod orders;
 pub mod subscriptions;
 pub mod tokens;
@@ -18,6 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(verify::verify)
         .service(digest::digest)
         .service(tokens::create)
+        .service(ledger::trial_balance)
+        .service(ledger::journal)
+        .service(ledger::register)
         .service(orders::order)
         .service(orders::work_order)
         .configure(subscriptions::configure)

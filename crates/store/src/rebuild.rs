@@ -1,0 +1,279 @@
+//! The SQL of `replay`: a rebuild target (a shadow file beside the live database, or the new
+//! file of `replay --into`), its checkpoints, the byte-for-byte copy of events into it, and the
+//! swap of rebuilt projections into the live database in one transaction.
+//!
+//! The replay engine (crate `replay`) drives these; projectors write into the target through
+//! [`Rebuild::projections`], exactly as they write inside the writer's savepoints.
+//!
+//! Checkpoints live in the target's `proj_meta` under keys starting `replay.`, committed in the
+//! same transaction as the projection rows they describe, so a killed replay finds a consistent
+//! target and resumes after its last checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::projection::ProjectionTx;
+use crate::{Durability, Store, StoreError};
+
+/// `proj_meta` keys that are replay's own bookkeeping (never swapped into the live database).
+pub const META_PREFIX: &str = "replay.";
+const META_APPLIED_SEQ: &str = "replay.applied_seq";
+const META_APPLIED_HASH: &str = "replay.applied_hash";
+const META_RULES: &str = "replay.rules";
+
+/// The page cache of a rebuild's connection, in KiB. A checkpoint's transaction touches every
+/// projection page it writes; with SQLite's default 2 MiB cache they spill to the WAL and are
+/// read back again and again. This much memory keeps a chunk's working set in the cache
+/// (replay's peak memory is about this plus a few MiB).
+pub const REBUILD_CACHE_KIB: u32 = 64 * 1024;
+
+/// How far a rebuild target got: every event up to `applied_seq` is applied, and the event at
+/// `applied_seq` had hash `applied_hash` (so a resume can check it continues the same log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub applied_seq: u64,
+    /// 64 zeros when nothing is applied yet.
+    pub applied_hash: String,
+    /// The projectors' rules the target was built with; a resume with other rules restarts.
+    pub rules: String,
+}
+
+/// A database being rebuilt, with its own read-write connection.
+pub struct Rebuild {
+    path: PathBuf,
+    conn: Connection,
+}
+
+/// The SQLite files of a database: the file, its WAL and its shared-memory index.
+pub fn database_files(path: &Path) -> [PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+/// Removes a database and its WAL and index files (missing files are fine).
+pub fn remove_database(path: &Path) -> Result<(), StoreError> {
+    for file in database_files(path) {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StoreError::CreateDir { path: file, source });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Rebuild {
+    /// Opens (creating if missing, with the full schema) a rebuild target. Commits use
+    /// `synchronous=NORMAL`: a crash loses at most the last checkpoints, never consistency; the
+    /// final commit is made durable by [`Rebuild::finish`].
+    pub fn open(path: &Path) -> Result<Rebuild, StoreError> {
+        let store = Store::open(path, Durability::Normal)?;
+        let conn = store.open_writer_connection()?;
+        conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
+        Ok(Rebuild {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for reading events copied into the target.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The projection tables of the target, inside the open transaction.
+    pub fn projections(&self) -> ProjectionTx<'_> {
+        ProjectionTx::new(&self.conn)
+    }
+
+    /// The last checkpoint, or `None` if this file is not a rebuild in progress.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let meta = self.projections();
+        let (Some(seq), Some(hash), Some(rules)) = (
+            meta.get_meta(META_APPLIED_SEQ)?,
+            meta.get_meta(META_APPLIED_HASH)?,
+            meta.get_meta(META_RULES)?,
+        ) else {
+            return Ok(None);
+        };
+        let applied_seq = seq
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("{META_APPLIED_SEQ} is {seq:?}")))?;
+        Ok(Some(Checkpoint {
+            applied_seq,
+            applied_hash: hash,
+            rules,
+        }))
+    }
+
+    /// The number of events and projection rows the target holds.
+    pub fn row_counts(&self) -> Result<(u64, u64), StoreError> {
+        let events: u64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
+        let projections: u64 = self.conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM proj_docs) + (SELECT COUNT(*) FROM proj_journal_lines)
+             + (SELECT COUNT(*) FROM proj_outbox)",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok((events, projections))
+    }
+
+    /// Opens the transaction of the next chunk.
+    pub fn begin(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    /// Records `checkpoint` and commits the open transaction.
+    pub fn commit(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let meta = self.projections();
+        meta.set_meta(META_APPLIED_SEQ, &checkpoint.applied_seq.to_string())?;
+        meta.set_meta(META_APPLIED_HASH, &checkpoint.applied_hash)?;
+        meta.set_meta(META_RULES, &checkpoint.rules)?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    /// Rolls back the open transaction (after a failure).
+    pub fn rollback(&self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+
+    /// Attaches the source database (for [`Rebuild::copy_events`]); outside a transaction.
+    pub fn attach_source(&self, source: &Path) -> Result<(), StoreError> {
+        let path = source.to_str().ok_or_else(|| {
+            StoreError::Corrupt(format!("{} is not a UTF-8 path", source.display()))
+        })?;
+        self.conn
+            .execute("ATTACH DATABASE ?1 AS source", params![path])?;
+        Ok(())
+    }
+
+    /// Copies the source's events with `after < seq <= until` into the target, every column's
+    /// stored value unchanged (so the copy's hashes, and `verify`, are the source's).
+    pub fn copy_events(&self, after: u64, until: u64) -> Result<u64, StoreError> {
+        const COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, \
+             tenant, recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash";
+        let copied = self.conn.execute(
+            &format!(
+                "INSERT INTO main.events ({COLUMNS}) SELECT {COLUMNS} FROM source.events
+                 WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
+            ),
+            params![after as i64, until as i64],
+        )?;
+        Ok(copied as u64)
+    }
+
+    /// Ends a completed rebuild: removes the checkpoint keys, commits durably and folds the WAL
+    /// into the file.
+    pub fn finish(&self) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        self.conn.execute(
+            "DELETE FROM proj_meta WHERE substr(key, 1, ?1) = ?2",
+            params![META_PREFIX.len() as i64, META_PREFIX],
+        )?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Deletes every projection row and checkpoint (a restart from `seq` 1). Refused when the
+    /// target holds events, which are append-only.
+    pub fn reset(&self) -> Result<(), StoreError> {
+        let (events, _) = self.row_counts()?;
+        if events > 0 {
+            return Err(StoreError::Invariant(format!(
+                "{} holds events; a rebuild target with events cannot restart",
+                self.path.display()
+            )));
+        }
+        crate::projection::clear(&self.conn)?;
+        Ok(())
+    }
+}
+
+/// The rebuilt projections of `shadow` replace the live ones of `live`, in one transaction:
+/// readers see the old state until the commit, then the new one. Replay's bookkeeping keys stay
+/// behind.
+///
+/// The swap is differential: rows the rebuild did not produce are deleted, changed rows are
+/// updated in place and identical rows are left alone. An outbox row that the rebuild produced
+/// again (same derived id) is therefore never deleted, so delivery state that refers to it (in
+/// the outbound tables, outside the digest) stays attached and nothing is sent again.
+pub fn swap_projections(live: &Connection, shadow: &Path) -> Result<(), StoreError> {
+    let path = shadow
+        .to_str()
+        .ok_or_else(|| StoreError::Corrupt(format!("{} is not a UTF-8 path", shadow.display())))?;
+    live.execute("ATTACH DATABASE ?1 AS shadow", params![path])?;
+    let swapped = live.execute_batch(SWAP_SQL);
+    if swapped.is_err() {
+        let _ = live.execute_batch("ROLLBACK");
+    }
+    let detached = live.execute_batch("DETACH DATABASE shadow");
+    swapped?;
+    detached?;
+    Ok(())
+}
+
+/// One transaction; `WHERE true` disambiguates an upsert after `SELECT` (SQLite's docs).
+const SWAP_SQL: &str = "BEGIN IMMEDIATE;
+    DELETE FROM main.proj_docs AS m WHERE NOT EXISTS (SELECT 1 FROM shadow.proj_docs s
+        WHERE s.kind = m.kind AND s.key = m.key);
+    INSERT INTO main.proj_docs (kind, key, body, seq)
+        SELECT kind, key, body, seq FROM shadow.proj_docs WHERE true
+        ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, seq = excluded.seq
+        WHERE body IS NOT excluded.body OR seq IS NOT excluded.seq;
+    DELETE FROM main.proj_journal_lines AS m WHERE NOT EXISTS (
+        SELECT 1 FROM shadow.proj_journal_lines s
+        WHERE s.entry_id = m.entry_id AND s.line_no = m.line_no);
+    INSERT INTO main.proj_journal_lines (entry_id, line_no, seq, recorded_at, account, currency,
+        debit_minor, credit_minor, memo)
+        SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor, credit_minor,
+        memo FROM shadow.proj_journal_lines WHERE true
+        ON CONFLICT (entry_id, line_no) DO UPDATE SET seq = excluded.seq,
+        recorded_at = excluded.recorded_at, account = excluded.account,
+        currency = excluded.currency, debit_minor = excluded.debit_minor,
+        credit_minor = excluded.credit_minor, memo = excluded.memo
+        WHERE seq IS NOT excluded.seq OR recorded_at IS NOT excluded.recorded_at
+        OR account IS NOT excluded.account OR currency IS NOT excluded.currency
+        OR debit_minor IS NOT excluded.debit_minor OR credit_minor IS NOT excluded.credit_minor
+        OR memo IS NOT excluded.memo;
+    DELETE FROM main.proj_outbox AS m WHERE NOT EXISTS (SELECT 1 FROM shadow.proj_outbox s
+        WHERE s.id = m.id);
+    INSERT INTO main.proj_outbox (id, seq, event, destination, stream, recorded_at, payload)
+        SELECT id, seq, event, destination, stream, recorded_at, payload
+        FROM shadow.proj_outbox WHERE true
+        ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, event = excluded.event,
+        destination = excluded.destination, stream = excluded.stream,
+        recorded_at = excluded.recorded_at, payload = excluded.payload
+        WHERE seq IS NOT excluded.seq OR event IS NOT excluded.event
+        OR destination IS NOT excluded.destination OR stream IS NOT excluded.stream
+        OR recorded_at IS NOT excluded.recorded_at OR payload IS NOT excluded.payload;
+    DELETE FROM main.proj_meta WHERE substr(key, 1, 7) != 'replay.';
+    INSERT INTO main.proj_meta (key, value)
+        SELECT key, value FROM shadow.proj_meta WHERE substr(key, 1, 7) != 'replay.';
+    COMMIT;";
+
+/// The hash of the event at `seq`, if there is one.
+pub fn event_hash(conn: &Connection, seq: u64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT hash FROM events WHERE seq = ?1",
+            [seq as i64],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
