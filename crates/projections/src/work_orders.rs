@@ -235,15 +235,9 @@ pub fn create_for_order(fold: &mut Fold<'_>, order: &mut Order) -> Result<(), Pr
 /// Seed 000 `completed`: completes the order's work order and asks Exact to complete the shop
 /// order, with its items.
 pub fn complete_for_order(fold: &mut Fold<'_>, order: &Order) -> Result<(), ProjectionError> {
-    let Some(id) = order.work_order_id else {
+    let Some(wo) = unfinished_work_order(fold, order)? else {
         return Ok(());
     };
-    let Some(wo) = load(fold.tx, &id.to_string())? else {
-        return Ok(());
-    };
-    if wo.status == "completed" {
-        return Ok(());
-    }
     let completed_at = fold.timestamp();
     let items: Vec<Json> = wo
         .items
@@ -285,16 +279,22 @@ pub fn complete_for_order(fold: &mut Fold<'_>, order: &Order) -> Result<(), Proj
 
 /// Seed 000 `cancelled`: cancels the order's work order (a completed one stays completed).
 pub fn cancel_for_order(fold: &mut Fold<'_>, order: &Order) -> Result<(), ProjectionError> {
-    let Some(id) = order.work_order_id else {
+    let Some(wo) = unfinished_work_order(fold, order)? else {
         return Ok(());
     };
-    let Some(wo) = load(fold.tx, &id.to_string())? else {
-        return Ok(());
-    };
-    if wo.status == "completed" {
-        return Ok(());
-    }
     save(fold, wo, false, "cancelled".into())
+}
+
+/// The order's work order, unless it has none or it is already completed (a completed work
+/// order is neither completed again nor cancelled).
+fn unfinished_work_order(
+    fold: &Fold<'_>,
+    order: &Order,
+) -> Result<Option<WorkOrder>, ProjectionError> {
+    let Some(id) = order.work_order_id else {
+        return Ok(None);
+    };
+    Ok(load(fold.tx, &id.to_string())?.filter(|wo| wo.status != "completed"))
 }
 
 /// Seed 002 `sync_exact_work_order`: attaches the shop order to the pending work order its
