@@ -495,17 +495,7 @@ pub fn outbox_after(
         "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
          WHERE seq > ?1 AND seq <= ?2 ORDER BY seq, id",
     )?;
-    let rows = stmt.query_map(params![after_seq, upper], |row| {
-        Ok(OutboxRow {
-            id: row.get(0)?,
-            seq: row.get(1)?,
-            event: row.get(2)?,
-            destination: row.get(3)?,
-            stream: row.get(4)?,
-            recorded_at: row.get(5)?,
-            payload: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![after_seq, upper], crate::projection::outbox_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -520,17 +510,10 @@ pub fn outbox_of_destination_since(
         "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
          WHERE destination = ?1 AND seq >= ?2 ORDER BY seq, id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![destination, since_seq, limit], |row| {
-        Ok(OutboxRow {
-            id: row.get(0)?,
-            seq: row.get(1)?,
-            event: row.get(2)?,
-            destination: row.get(3)?,
-            stream: row.get(4)?,
-            recorded_at: row.get(5)?,
-            payload: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![destination, since_seq, limit],
+        crate::projection::outbox_row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -170,23 +170,27 @@ pub fn journal_lines(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Maps a row of `SELECT id, seq, event, destination, stream, recorded_at, payload FROM
+/// proj_outbox` (every outbox query selects these columns in this order).
+pub(crate) fn outbox_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: row.get(0)?,
+        seq: row.get(1)?,
+        event: row.get(2)?,
+        destination: row.get(3)?,
+        stream: row.get(4)?,
+        recorded_at: row.get(5)?,
+        payload: row.get(6)?,
+    })
+}
+
 /// Outbox rows with `seq` after `after_seq`, in `seq` then id order.
 pub fn outbox_after(conn: &Connection, after_seq: u64) -> Result<Vec<OutboxRow>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
          WHERE seq > ?1 ORDER BY seq, id",
     )?;
-    let rows = stmt.query_map([after_seq as i64], |row| {
-        Ok(OutboxRow {
-            id: row.get(0)?,
-            seq: row.get(1)?,
-            event: row.get(2)?,
-            destination: row.get(3)?,
-            stream: row.get(4)?,
-            recorded_at: row.get(5)?,
-            payload: row.get(6)?,
-        })
-    })?;
+    let rows = stmt.query_map([after_seq as i64], outbox_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
