@@ -63,7 +63,7 @@ impl Posting {
 
 /// The stable id of a stream (an order, a shop order), from which its derived ids hang.
 pub fn stream_id(stream: &str) -> Uuid {
-    Uuid::new_v5(&domain::event::ID_NAMESPACE, stream.as_bytes())
+    domain::event::v5(&[stream.as_bytes()])
 }
 
 /// A major-unit amount as an exact JSON number (`9999` USD → `99.99`).
