@@ -19,9 +19,11 @@ use store::{StoreError, WriteCtx, Writer};
 /// Steps in one order's life (requests per order).
 pub const STEPS_PER_ORDER: u64 = 6;
 
-const ACCOUNTING_SECRET: &str = "workload-accounting-secret";
-const VENDOR_SECRET: &str = "workload-vendor-secret";
-const STRIPE_SECRET: &str = "whsec_workload_stripe_secret";
+/// The secrets the workload's requests carry (`ACCOUNTING_WEBHOOK_SECRET`,
+/// `CUSTOMER_SERVER_SECRET`, `STRIPE_WEBHOOK_SECRET`).
+pub const ACCOUNTING_SECRET: &str = "workload-accounting-secret";
+pub const VENDOR_SECRET: &str = "workload-vendor-secret";
+pub const STRIPE_SECRET: &str = "whsec_workload_stripe_secret";
 
 /// The settings the workload's requests are signed for.
 pub fn settings() -> Settings {
@@ -42,8 +44,13 @@ fn received_at(i: u64) -> DateTime<Utc> {
 
 /// Request `i`: its dialect, lower-case headers and body.
 pub fn request(i: u64) -> (Dialect, Vec<(String, String)>, String) {
+    request_at(i, received_at(i))
+}
+
+/// Request `i` as if sent at `at` (timestamps and signatures of seed 003 and Stripe), for a
+/// live server that checks them against its clock.
+pub fn request_at(i: u64, at: DateTime<Utc>) -> (Dialect, Vec<(String, String)>, String) {
     let order = i / STEPS_PER_ORDER;
-    let at = received_at(i);
     let json = vec![("content-type".to_owned(), "application/json".to_owned())];
     match i % STEPS_PER_ORDER {
         0 => (

@@ -185,7 +185,7 @@ async fn fresh_delay(n_backlog: u64, n_fresh: u64, with_down: bool) {
         let backlog = (1..=n_backlog)
             .map(|n| {
                 seq += 1;
-                outbox_row(seq, "backlog.created", n)
+                outbox_row(seq, "customer.created", n)
             })
             .collect();
         insert(&state, backlog).await;
@@ -193,12 +193,12 @@ async fn fresh_delay(n_backlog: u64, n_fresh: u64, with_down: bool) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (sink_url, sink) = spawn_sink().await;
-    subscribe(&client, &address, &sink_url, "fresh.created").await;
+    subscribe(&client, &address, &sink_url, "payment.failed").await;
     let mut inserted = HashMap::new();
     for n in 1..=n_fresh {
         seq += 1;
         inserted.insert(n, Instant::now());
-        insert(&state, vec![outbox_row(seq, "fresh.created", n)]).await;
+        insert(&state, vec![outbox_row(seq, "payment.failed", n)]).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_count(&sink, n_fresh, Duration::from_secs(60)).await;
