@@ -13,12 +13,14 @@
 //!   inbound dialects and their one write path.
 //! - [`redact`]: secrets out of what the request log stores.
 //! - [`openapi`]: the OpenAPI document and the offline Swagger UI.
+//! - [`params`]: numbers from clients checked against what the store can hold ([`params::Seq`]).
 
 pub mod app;
 pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod redact;
 pub mod routes;
 pub mod settings;

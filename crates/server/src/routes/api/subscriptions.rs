@@ -10,6 +10,7 @@ use store::delivery::Subscription;
 
 use crate::auth::require_admin;
 use crate::error::ApiError;
+use crate::params::Seq;
 use crate::state::AppState;
 
 /// Maps the outbound crate's refusals to `{error}` answers.
@@ -176,7 +177,8 @@ pub async fn rotate(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RedeliverRequest {
     /// Send again every matching event from this `seq` on (inclusive).
-    since_seq: u64,
+    #[schema(value_type = u64, maximum = 9223372036854775807_u64)]
+    since_seq: Seq,
 }
 
 /// Sends everything for this subscription again from `since_seq` on: delivered and dead
@@ -196,7 +198,7 @@ pub async fn redeliver(
     require_admin(&req, &state).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
     let report =
-        subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq)
+        subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq.get())
             .await
             .map_err(api_error)?;
     Ok(HttpResponse::Accepted().json(json!({
