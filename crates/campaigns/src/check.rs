@@ -129,3 +129,28 @@ pub fn digests(bin: &Path, db: &Path, into: &Path) -> Result<(String, String), C
     }
     Ok((live.trim().to_owned(), replayed))
 }
+
+/// The deliveries recorded as delivered that never reached `arrivals` with a 2xx.
+pub fn delivered_not_received(
+    db: &Path,
+    arrivals: &crate::receiver::Arrivals,
+) -> Result<Vec<String>, CheckError> {
+    let store = Store::open(db, Durability::Full)?;
+    let delivered = store.read(|conn| {
+        store::delivery::deliveries(
+            conn,
+            &store::delivery::DeliveryFilter {
+                status: Some("delivered".into()),
+                event: None,
+                subscription_id: None,
+                before_seq: None,
+                limit: u32::MAX,
+            },
+        )
+    })?;
+    Ok(delivered
+        .into_iter()
+        .filter(|d| !arrivals.answered_ok.contains_key(&d.id))
+        .map(|d| d.id)
+        .collect())
+}

@@ -218,6 +218,50 @@ fn subscribe(port: u16, url: &str) -> Result<(), CampaignError> {
     Ok(())
 }
 
+/// Fills the database at `db` with `ms` milliseconds of load from `clients` clients (the
+/// campaign's traffic, through a real server), then stops the server; returns the number of
+/// acknowledged requests. The tamper campaign builds its source database with this.
+pub fn fill(
+    bin: &std::path::Path,
+    db: &std::path::Path,
+    clients: u32,
+    ms: u64,
+    seed: u64,
+) -> Result<u64, CampaignError> {
+    let serve = ServeConfig {
+        bin: bin.to_path_buf(),
+        db: db.to_path_buf(),
+        env: Vec::new(),
+        log: None,
+        wrapper: Vec::new(),
+    };
+    let server = Server::start(&serve)?;
+    let load = Arc::new(Load {
+        port: server.port,
+        stop: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        busy: AtomicU64::new(0),
+        acknowledged: Mutex::new(Vec::new()),
+        unexpected: Mutex::new(Vec::new()),
+    });
+    let mut rng = Rng::new(seed);
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let load = load.clone();
+            let seed = rng.next_u64();
+            std::thread::spawn(move || client(&load, seed, &format!("fill{c}")))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(ms));
+    load.stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    server.kill9();
+    let acknowledged = load.acknowledged.lock().map(|a| a.len()).unwrap_or(0);
+    Ok(acknowledged as u64)
+}
+
 /// Runs the campaign; `progress` gets one line per round.
 pub fn run(
     config: &CrashConfig,
@@ -312,6 +356,8 @@ fn check_round(
     }
     let deliveries = check::deliveries(&db)?;
     report.settled_twice = deliveries.settled_twice.len() as u64;
+    report.delivered = deliveries.count("delivered");
+    report.dead = deliveries.count("dead");
     for (id, n) in deliveries.settled_twice.iter().take(3) {
         report.problem(format!("round {round}: delivery {id} settled {n} times"));
     }
@@ -340,12 +386,20 @@ fn drain(
     let db = config.dir.join("crash.db");
     let server = Server::start(serve)?;
     let started = Instant::now();
+    let mut last = (u64::MAX, Instant::now());
     loop {
         let pending = check::deliveries(&db)?.count("pending");
-        if pending == 0 || started.elapsed() > Duration::from_millis(config.drain_ms_max) {
+        if pending < last.0 {
+            last = (pending, Instant::now());
+        }
+        // Done when drained, when nothing moved for 10 s, or at the cap.
+        if pending == 0
+            || last.1.elapsed() > Duration::from_secs(10)
+            || started.elapsed() > Duration::from_millis(config.drain_ms_max)
+        {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     }
     server.kill9();
     let deliveries = check::deliveries(&db)?;
@@ -355,26 +409,9 @@ fn drain(
     report.settled_twice = deliveries.settled_twice.len() as u64;
     let arrivals = receiver.arrivals();
     report.receiver_requests = arrivals.requests;
-    let store = store::Store::open(&db, store::Durability::Full).map_err(CheckError::from)?;
-    let delivered = store
-        .read(|conn| {
-            store::delivery::deliveries(
-                conn,
-                &store::delivery::DeliveryFilter {
-                    status: Some("delivered".into()),
-                    event: None,
-                    subscription_id: None,
-                    before_seq: None,
-                    limit: u32::MAX,
-                },
-            )
-        })
-        .map_err(CheckError::from)?;
-    for d in delivered {
-        if !arrivals.answered_ok.contains_key(&d.id) {
-            report.delivered_not_received += 1;
-            report.problem(format!("delivery {} is delivered but never arrived", d.id));
-        }
+    for id in check::delivered_not_received(&db, &arrivals)? {
+        report.delivered_not_received += 1;
+        report.problem(format!("delivery {id} is delivered but never arrived"));
     }
     Ok(())
 }

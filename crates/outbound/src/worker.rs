@@ -40,6 +40,9 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a busy writer is retried before an attempt's record is given up (the delivery then
 /// stays pending and is attempted again: at least once).
 const WRITE_BUSY_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long an attempt's outcome is retried while the writer fails (a disk fault) before it
+/// is given up (the delivery then stays pending and is attempted again: at least once).
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(600);
 
 fn now_text() -> String {
     domain::time::format_micros(Utc::now())
@@ -560,7 +563,7 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
     let gone = result.status_code == Some(410);
     let subscription_id = delivery.subscription_id.clone();
     let span = shared.config.failing_span_max;
-    let recorded = write(&shared.writer, move |ctx| {
+    let job = Arc::new(move |ctx: &mut WriteCtx<'_>| {
         let tx = ctx.deliveries();
         if !tx.record_attempt(&outcome)? {
             return Ok(false);
@@ -569,8 +572,8 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
             follow_subscription(ctx, id, &outcome, gone, span)?;
         }
         Ok(true)
-    })
-    .await;
+    });
+    let recorded = record_with_retries(&shared.writer, job, &delivery.id).await;
     match recorded {
         Ok(true) if status == delivery_status::PENDING => {
             shared
@@ -584,6 +587,35 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
         }
     }
     shared.wake.notify_one();
+}
+
+/// Records an attempt's outcome, trying again while the disk refuses (full, read-only,
+/// failing) for up to [`RECORD_RETRY_MAX`]: the attempt keeps its slot meanwhile, so a delivery
+/// that reached its receiver is not sent again in a tight loop, and once the disk is back the
+/// outcome it had is the one recorded.
+async fn record_with_retries<F>(
+    writer: &Writer,
+    job: Arc<F>,
+    delivery_id: &str,
+) -> Result<bool, OutboundError>
+where
+    F: Fn(&mut WriteCtx<'_>) -> Result<bool, StoreError> + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let attempt_job = job.clone();
+        match write(writer, move |ctx| attempt_job(ctx)).await {
+            Ok(recorded) => return Ok(recorded),
+            Err(e) if started.elapsed() < RECORD_RETRY_MAX => {
+                tracing::warn!(error = %e, delivery = delivery_id,
+                    "cannot record a delivery attempt yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The delivery's next state after `result`, and the retry reason when one is scheduled.

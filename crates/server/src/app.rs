@@ -126,6 +126,7 @@ impl Application {
             metrics,
             admin_token,
             outbound,
+            storage: Default::default(),
         };
         let data = web::Data::new(state.clone());
         // The JSON APIs' bodies (subscriptions, tokens, seed 003's test) share the webhooks' limit.

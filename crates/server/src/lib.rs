@@ -12,6 +12,7 @@
 //! - [`routes`]: one module per URL prefix, mirroring the paths; `routes::webhooks` holds the
 //!   inbound dialects and their one write path.
 //! - [`redact`]: secrets out of what the request log stores.
+//! - [`storage`]: disk faults (full, read-only, failing writes) as 503 with `Retry-After`.
 //! - [`openapi`]: the OpenAPI document and the offline Swagger UI.
 //! - [`params`]: numbers from clients checked against what the store can hold ([`params::Seq`]).
 
@@ -25,6 +26,7 @@ pub mod redact;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod storage;
 
 pub use app::{Application, StartError};
 pub use error::ApiError;

@@ -27,3 +27,56 @@ fn two_kills_under_load_from_every_dialect_and_delivery_lose_nothing() {
     assert!(report.acknowledged >= 20, "{}", report.summary());
     assert!(report.delivered > 0, "{}", report.summary());
 }
+
+#[test]
+fn one_changed_byte_in_any_column_of_a_random_row_is_caught_by_verify_every_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = dir.path().join("source.db");
+    let seed = campaigns::rng::Rng::seed_from_os();
+    let filled = campaigns::crash::fill(&bin(), &source, 2, 600, seed).expect("fill");
+    assert!(filled > 10, "only {filled} requests acknowledged");
+    let config = campaigns::tamper::TamperConfig {
+        bin: bin(),
+        source,
+        dir: dir.path().to_path_buf(),
+        flips: 40,
+        seed,
+    };
+    let report = campaigns::tamper::run(&config, &mut |_| {}).expect("campaign");
+    eprintln!("{}", report.summary());
+    assert_eq!(report.flips, 40);
+    assert_eq!(report.caught, 40, "{:#?}", report.missed);
+}
+
+/// One fault episode of `mode` under load, healed without a restart.
+fn disk_fault_campaign(mode: campaigns::disk::Mode) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = campaigns::disk::DiskConfig {
+        bin: bin(),
+        dir: dir.path().to_path_buf(),
+        mode,
+        cycles: 1,
+        fault_ms: 800,
+        healthy_ms: 500,
+        clients: 3,
+        seed: campaigns::rng::Rng::seed_from_os(),
+    };
+    let report = campaigns::disk::run(&config, &mut |line| eprintln!("{line}")).expect("campaign");
+    eprintln!("{}", report.summary());
+    assert!(report.ok(), "{}\n{:#?}", report.summary(), report.problems);
+}
+
+#[test]
+fn a_full_disk_is_503_with_retry_after_loses_nothing_and_heals_by_itself() {
+    disk_fault_campaign(campaigns::disk::Mode::Enospc);
+}
+
+#[test]
+fn a_failing_fsync_is_503_with_retry_after_loses_nothing_and_heals_by_itself() {
+    disk_fault_campaign(campaigns::disk::Mode::EioFsync);
+}
+
+#[test]
+fn a_read_only_file_system_is_503_with_retry_after_loses_nothing_and_heals_by_itself() {
+    disk_fault_campaign(campaigns::disk::Mode::Erofs);
+}

@@ -19,11 +19,11 @@ pub(crate) fn api_error(e: SubscriptionError) -> ApiError {
         SubscriptionError::Invalid(message) => ApiError::bad_request(message),
         SubscriptionError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
         SubscriptionError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
-        SubscriptionError::Outbound(outbound::OutboundError::Write(store::WriteError::Busy)) => {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the writer is busy; retry shortly",
-            )
+        SubscriptionError::Outbound(outbound::OutboundError::Write(e)) => {
+            ApiError::write_failed(&e)
+        }
+        SubscriptionError::Outbound(outbound::OutboundError::Store(e)) => {
+            ApiError::store_failed(&e)
         }
         SubscriptionError::Outbound(e) => ApiError::internal(e),
     }

@@ -36,7 +36,7 @@ pub async fn create(
         .writer
         .submit(move |ctx| ctx.insert_token(&stored, role.as_str()))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::write_failed(&e))?
+        .map_err(|e| ApiError::store_failed(&e))?;
     Ok(HttpResponse::Created().json(json!({ "token": token, "role": role.as_str() })))
 }
