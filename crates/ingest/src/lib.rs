@@ -8,6 +8,7 @@
 //!   `parse(&Request, &Settings) -> Result<Ingested, Rejection>`; [`Dialect`] names them and maps a
 //!   [`Rejection`] to each dialect's error body;
 //! - [`fixtures`]: the fixture format of `fixtures/README.md` (shared with the server's tests);
+//! - [`fuzz`]: the fuzz targets (shared by `fuzz/` and this crate's property tests);
 //! - [`fields`]: typed access to a JSON object's fields, with the error messages all dialects share;
 //! - `support`: body parsing, secret checks, hashing and the secret-free `raw_request`;
 //! - [`Request`], [`Settings`] and [`Secret`]: the inputs every dialect shares;
@@ -26,6 +27,7 @@ pub mod accounting;
 pub mod exact;
 pub mod fields;
 pub mod fixtures;
+pub mod fuzz;
 pub mod roms;
 pub mod stripe;
 mod support;

@@ -33,7 +33,29 @@ pub fn parse_body(body: &[u8]) -> Result<Json, Rejection> {
     if depth(&json) > BODY_DEPTH_MAX {
         return Err(too_deep());
     }
+    if let Some(number) = out_of_range_number(&json) {
+        return Err(Rejection::invalid(format!(
+            "Invalid JSON body: the number {number} is out of range (beyond ±1.8e308)"
+        )));
+    }
     Ok(json)
+}
+
+/// The first number whose magnitude no JSON reader can hold (past `f64`, e.g. `1e400`). The
+/// log keeps numbers as written, but the projectors, the API's readers and most clients read
+/// them as doubles: such a number would make the stored payload unreadable (a 500 on every
+/// later read of its order), so it is refused at the edge. Tiny numbers (`1e-400`) read as 0
+/// and are kept.
+fn out_of_range_number(json: &Json) -> Option<&str> {
+    match json {
+        Json::Number(text) => text
+            .parse::<f64>()
+            .map_or(true, |n| !n.is_finite())
+            .then_some(text.as_str()),
+        Json::Array(items) => items.iter().find_map(out_of_range_number),
+        Json::Object(map) => map.values().find_map(out_of_range_number),
+        _ => None,
+    }
 }
 
 fn too_deep() -> Rejection {
@@ -149,6 +171,24 @@ pub fn event<P: EventPayload>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_past_a_double_are_refused_and_tiny_ones_kept() {
+        for body in [
+            r#"{"a":1e400}"#,
+            r#"{"a":[1,{"b":-0.03E+0630}]}"#,
+            r#"{"a":1.8e308}"#,
+        ] {
+            let refused = parse_body(body.as_bytes());
+            assert!(
+                matches!(&refused, Err(r) if r.to_string().contains("out of range")),
+                "{body}: {refused:?}"
+            );
+        }
+        for body in [r#"{"a":1e-400}"#, r#"{"a":1.7e308}"#, r#"{"a":99.99}"#] {
+            assert!(parse_body(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
 
     #[test]
     fn depth_counts_containers() {

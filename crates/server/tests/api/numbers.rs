@@ -88,3 +88,29 @@ async fn out_of_range_numbers_in_json_api_bodies_are_400_with_a_json_error() {
         assert_json_400(response, &format!("grace_period_seconds {number}")).await;
     }
 }
+
+#[tokio::test]
+async fn a_number_past_a_double_in_a_webhook_body_is_400_and_never_an_unreadable_order() {
+    let app = spawn_app_with(|_| {}).await;
+    // Found by the canonical_json fuzz target: stored as written, this made every later read of
+    // the order a 500 ("number out of range").
+    let response = app
+        .post_text(
+            "/api/v2/webhooks/orders",
+            &[],
+            r#"{"order_number":"big-1","note":1e400}"#,
+        )
+        .await;
+    assert_json_400(response, "1e400 in a body").await;
+    assert_eq!(app.events_count().await, 0);
+    let kept = app
+        .post_text(
+            "/api/v2/webhooks/orders",
+            &[],
+            r#"{"order_number":"tiny-1","note":1e-400}"#,
+        )
+        .await;
+    assert_eq!(kept.status(), 200);
+    let order = app.get_as("/api/orders/roms/tiny-1", ADMIN_TOKEN).await;
+    assert_eq!(order.status(), 200);
+}
