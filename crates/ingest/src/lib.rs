@@ -36,7 +36,9 @@ pub mod vendor;
 #[cfg(test)]
 mod testkit;
 
-pub use support::{BODY_DEPTH_MAX, SECRET_HEADERS};
+pub use support::{
+    ARRAY_ITEMS_MAX, BODY_DEPTH_MAX, OBJECT_FIELDS_MAX, SECRET_HEADERS, STRING_BYTES_MAX,
+};
 
 /// An inbound HTTP request, as the edge received it.
 #[derive(Debug, Clone, Copy)]

@@ -227,21 +227,21 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
             expand_batch(ctx, &job_shared.config)
         })
         .await?;
-        let Some(skipped) = settled else {
+        let Some(settled) = settled else {
             return Ok(());
         };
-        for event in skipped {
-            shared.observer.settled(&event, delivery_status::SKIPPED);
+        for (event, status) in settled {
+            shared.observer.settled(&event, status);
         }
     }
 }
 
-/// One expansion job; returns the events of skipped deliveries, or `None` when there was
-/// nothing past the cursor.
+/// One expansion job; returns the event and status of each delivery settled at once (skipped:
+/// no URL; dead: backlog full), or `None` when there was nothing past the cursor.
 fn expand_batch(
     ctx: &mut WriteCtx<'_>,
     config: &Config,
-) -> Result<Option<Vec<String>>, StoreError> {
+) -> Result<Option<Vec<(String, &'static str)>>, StoreError> {
     let tx = ctx.deliveries();
     let cursor = delivery::cursor(tx.conn())?;
     let rows = delivery::outbox_after(tx.conn(), cursor, EXPAND_ROWS_MAX)?;
@@ -249,17 +249,46 @@ fn expand_batch(
         return Ok(None);
     };
     let subscriptions = delivery::active_subscriptions(tx.conn())?;
+    let mut pending = delivery::pending_by_endpoint(tx.conn())?;
     let now = now_text();
-    let mut skipped = Vec::new();
+    let mut settled = Vec::new();
     for row in &rows {
-        for new in deliveries_for(row, &subscriptions, config, &now) {
-            if tx.insert_delivery(&new)? && new.status == delivery_status::SKIPPED {
-                skipped.push(new.event.clone());
+        for mut new in deliveries_for(row, &subscriptions, config, &now) {
+            if new.status == delivery_status::PENDING {
+                // Only a failing endpoint is cut off: a healthy one drains a burst by itself.
+                let (queued, failing) = pending.entry(new.endpoint.clone()).or_insert((0, false));
+                if *failing && *queued >= config.backlog_max {
+                    new = backlog_full(new, config.backlog_max);
+                } else {
+                    *queued += 1;
+                }
+            }
+            if tx.insert_delivery(&new)? && new.status != delivery_status::PENDING {
+                let status = if new.status == delivery_status::SKIPPED {
+                    delivery_status::SKIPPED
+                } else {
+                    delivery_status::DEAD
+                };
+                settled.push((new.event.clone(), status));
             }
         }
     }
     tx.set_cursor(last.seq)?;
-    Ok(Some(skipped))
+    Ok(Some(settled))
+}
+
+/// A delivery refused because its endpoint is failing (a pending delivery awaits a retry) and
+/// already has `backlog_max` pending: recorded dead with the reason, so that an admin can
+/// redeliver it once the endpoint is back.
+fn backlog_full(mut delivery: Delivery, backlog_max: u64) -> Delivery {
+    delivery.status = delivery_status::DEAD.to_owned();
+    delivery.next_attempt_at = None;
+    delivery.last_error = Some(format!(
+        "backlog full: the endpoint already had {backlog_max} pending deliveries \
+         (HOOKLEDGER_OUTBOX_BACKLOG_MAX); redeliver once it is back"
+    ));
+    delivery.settled_at = Some(delivery.created_at.clone());
+    delivery
 }
 
 /// A new pending delivery of `row` to `endpoint`.

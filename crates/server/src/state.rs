@@ -42,4 +42,6 @@ pub struct AppState {
     pub outbound: OutboundState,
     /// Whether the disk is failing writes just now (for the log lines).
     pub storage: crate::storage::StorageHealth,
+    /// Inbound requests per second per source.
+    pub rates: Arc<crate::rate::SourceRates>,
 }

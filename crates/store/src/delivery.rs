@@ -697,3 +697,18 @@ pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreErr
     let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Pending deliveries per endpoint, and whether any of them has failed an attempt already
+/// (the endpoint is failing), for the worker's backlog limit.
+pub fn pending_by_endpoint(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<String, (u64, bool)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT endpoint, COUNT(*), MAX(attempts > 0) FROM deliveries WHERE status = 'pending'
+         GROUP BY endpoint",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get(0)?, (row.get(1)?, row.get::<_, i64>(2)? != 0)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -4,6 +4,7 @@ mod fixtures;
 mod flows;
 mod helpers;
 mod ledger_api;
+mod limits;
 mod numbers;
 mod outbound;
 mod read_api;

@@ -77,9 +77,10 @@ pub struct SubscriptionRequest {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: SubscriptionRequest =
         parse_json(&body, "{\"url\", \"event\", \"secret\"?, \"ordered\"?}")?;
     let created = subscriptions::create(
@@ -156,9 +157,10 @@ pub async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: RotateRequest = parse_json(&body, "{\"secret\"?, \"grace_period_seconds\"?}")?;
     let grace = request
         .grace_period_seconds
@@ -193,9 +195,10 @@ pub async fn redeliver(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
     let report =
         subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq.get())

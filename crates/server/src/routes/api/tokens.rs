@@ -22,9 +22,10 @@ pub struct TokenRequest {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("expected {{\"role\": \"auditor\"|\"admin\"}}: {e}"))
     })?;

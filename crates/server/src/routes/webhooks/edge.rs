@@ -106,7 +106,9 @@ impl Answer {
     pub fn to_response(&self, request_id: &str) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.content_type("application/json");
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
             response.insert_header((header::RETRY_AFTER, self.retry_after_seconds.to_string()));
         }
         if let Ok(value) = HeaderValue::from_str(request_id) {
@@ -155,7 +157,12 @@ pub async fn receive(
             body: Vec::new(),
         };
         let limit = state.settings.body_limit_bytes;
-        let answer = match read_body(dialect, &req, payload, limit).await {
+        let timeout = state.settings.body_read_timeout;
+        if let Err(wait) = state.rates.take(dialect.name()) {
+            let answer = rate_limited(&state, dialect, wait);
+            return finish(&state, &received, answer).to_response(&request_id);
+        }
+        let answer = match read_body(dialect, &req, payload, limit, timeout).await {
             Err(answer) => finish(&state, &received, answer),
             Ok(body) => {
                 received.body = body;
@@ -207,6 +214,7 @@ async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Vec<u8>, Answer> {
     let too_large = || {
         Answer::edge_error(
@@ -224,7 +232,20 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match payload.to_bytes_limited(limit).await {
+    // A client trickling its body is cut off: it holds a connection, never the writer (which
+    // sees a request only once its whole body is here).
+    let Ok(read) = tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await else {
+        return Err(Answer::edge_error(
+            dialect,
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            format!(
+                "The request body did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+        ));
+    };
+    match read {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
         Ok(Err(error)) => Err(Answer::edge_error(
             dialect,
@@ -333,6 +354,22 @@ fn storage_fault(
         fault.message(),
     );
     answer.retry_after_seconds = storage::RETRY_AFTER_SECONDS;
+    answer
+}
+
+/// A 429 for a source over its request rate, before its body is read.
+fn rate_limited(state: &AppState, dialect: Dialect, wait: std::time::Duration) -> Answer {
+    let mut answer = Answer::edge_error(
+        dialect,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "Too many requests from {}: more than {} per second; retry shortly",
+            dialect.name(),
+            state.rates.per_second()
+        ),
+    );
+    answer.retry_after_seconds = wait.as_secs().max(1) as u32;
     answer
 }
 
