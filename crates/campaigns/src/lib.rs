@@ -10,6 +10,7 @@
 //! - [`check`]: the checks after a kill (log, deliveries, `verify`, replay digest).
 //! - [`crash`]: kill -9 at random moments under load.
 //! - [`disk`]: a full disk, failing fsync and a read-only database.
+//! - [`secrets`]: no secret or token in the log, the files or the answers.
 //! - [`tamper`]: one changed byte in a random row of a copy, caught by `verify`.
 //! - [`rng`]: the seeded generator every campaign prints the seed of.
 
@@ -19,6 +20,7 @@ pub mod disk;
 pub mod http;
 pub mod receiver;
 pub mod rng;
+pub mod secrets;
 pub mod serve;
 pub mod tamper;
 pub mod traffic;

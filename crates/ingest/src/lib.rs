@@ -37,7 +37,8 @@ pub mod vendor;
 mod testkit;
 
 pub use support::{
-    ARRAY_ITEMS_MAX, BODY_DEPTH_MAX, OBJECT_FIELDS_MAX, SECRET_HEADERS, STRING_BYTES_MAX,
+    ARRAY_ITEMS_MAX, BODY_DEPTH_MAX, OBJECT_FIELDS_MAX, SECRET_HEADERS, SIGNATURE_HEADERS,
+    SIGNATURE_REDACTED, STRING_BYTES_MAX,
 };
 
 /// An inbound HTTP request, as the edge received it.
@@ -76,9 +77,14 @@ impl Secret {
         &self.0
     }
 
-    /// Compares with a presented value in constant time (for equal lengths).
+    /// Compares with a presented value in constant time: the SHA-256 digests of both are
+    /// compared with `subtle`, so neither the position of the first difference nor the
+    /// secret's length shows in the time taken.
     pub fn matches(&self, presented: &str) -> bool {
-        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+        use sha2::{Digest, Sha256};
+        let expected = Sha256::digest(self.0.as_bytes());
+        let presented = Sha256::digest(presented.as_bytes());
+        expected.as_slice().ct_eq(presented.as_slice()).into()
     }
 }
 
@@ -294,6 +300,25 @@ impl Dialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_matches_only_itself_whatever_the_length_or_shared_prefix() {
+        let secret = Secret::new("whsec_abcdef0123456789");
+        assert!(secret.matches("whsec_abcdef0123456789"));
+        for other in [
+            "",
+            "w",
+            "whsec_abcdef012345678",
+            "whsec_abcdef01234567890",
+            "whsec_abcdef0123456788",
+            "Whsec_abcdef0123456789",
+            "whsec_abcdef0123456789\0",
+        ] {
+            assert!(!secret.matches(other), "{other:?}");
+        }
+        assert!(Secret::new("").matches(""));
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
 
     fn doc(path: &str) -> String {
         let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -29,6 +29,20 @@ pub const SECRET_HEADERS: [&str; 4] = [
     "cookie",
 ];
 
+/// Headers that carry a signature of the body: stored as [`SIGNATURE_REDACTED`], so that the
+/// log shows one was sent but nobody who reads it (an auditor token reads the request log) can
+/// send the same signed body again. Seed 001's signature has no timestamp: a stored one would
+/// replay for ever.
+pub const SIGNATURE_HEADERS: [&str; 4] = [
+    "x-webhook-signature",
+    "stripe-signature",
+    "webhook-signature",
+    "x-signature",
+];
+
+/// What a signature header's value is stored as.
+pub const SIGNATURE_REDACTED: &str = "[signature]";
+
 /// Parses the body as exact JSON (UTF-8, no duplicate keys, bounded depth).
 pub fn parse_body(body: &[u8]) -> Result<Json, Rejection> {
     let json = Json::parse(body).map_err(|e| match e {
@@ -155,13 +169,18 @@ pub fn raw_request(req: &Request<'_>, body: String) -> RawRequest {
         if SECRET_HEADERS.contains(&name.as_str()) {
             continue;
         }
+        let value = if SIGNATURE_HEADERS.contains(&name.as_str()) {
+            SIGNATURE_REDACTED
+        } else {
+            value.as_str()
+        };
         headers
             .entry(name)
             .and_modify(|v| {
                 v.push_str(", ");
                 v.push_str(value);
             })
-            .or_insert_with(|| value.clone());
+            .or_insert_with(|| value.to_owned());
     }
     RawRequest {
         method: req.method.to_owned(),

@@ -80,3 +80,13 @@ fn a_failing_fsync_is_503_with_retry_after_loses_nothing_and_heals_by_itself() {
 fn a_read_only_file_system_is_503_with_retry_after_loses_nothing_and_heals_by_itself() {
     disk_fault_campaign(campaigns::disk::Mode::Erofs);
 }
+
+#[test]
+fn no_secret_or_token_is_in_the_log_the_database_the_request_log_or_any_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = campaigns::secrets::run(&bin(), dir.path()).expect("campaign");
+    eprintln!("{}", report.summary());
+    assert!(report.requests >= 20, "{}", report.summary());
+    assert!(report.bytes_searched > 10_000, "{}", report.summary());
+    assert!(report.found.is_empty(), "{:#?}", report.found);
+}

@@ -8,4 +8,5 @@ mod limits;
 mod numbers;
 mod outbound;
 mod read_api;
+mod security;
 mod webhooks;
