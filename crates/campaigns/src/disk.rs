@@ -315,17 +315,6 @@ fn mount_tmpfs(at: &Path) -> Result<(), CampaignError> {
     Ok(())
 }
 
-fn terminate(server: Server) -> Result<(), CampaignError> {
-    let pid = server.pid().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut server = server;
-    while server.is_running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
 /// Runs one mode; `progress` gets a line per phase.
 pub fn run(
     config: &DiskConfig,
@@ -445,7 +434,7 @@ fn run_mounted(
     }
     report.server_survived = server.is_running();
     report.faults_injected = fault.injected();
-    terminate(server)?;
+    server.terminate();
     collect(&load, &mut report);
     check_after(config, &db, &log_path, &mut report, &load)?;
     // The outbox: a plain restart drains it.
@@ -454,7 +443,7 @@ fn run_mounted(
     while check::deliveries(&db)?.count("pending") > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    terminate(server)?;
+    server.terminate();
     check_outbox(&db, &receiver, &mut report)?;
     judge(config.mode, &mut report);
     Ok(report)

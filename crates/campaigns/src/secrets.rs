@@ -8,7 +8,6 @@
 //! sign").
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::crash::CampaignError;
@@ -224,13 +223,7 @@ pub fn run(bin: &Path, dir: &Path) -> Result<SecretsReport, CampaignError> {
     while receiver.arrivals().requests < 5 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = server.pid().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let mut server = server;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.is_running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.terminate();
     // (what, value, whether the ledger database may keep it: only a subscription's secret).
     let mut needles: Vec<(String, String, bool)> = SECRETS
         .iter()

@@ -129,6 +129,20 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// SIGTERM, then waits (at most 20 s) for the graceful shutdown: the server stops taking
+    /// requests, flushes its request log and exits. (The shell's `kill` builtin, so that no
+    /// `kill` binary and no `unsafe` signal call is needed.)
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("sh")
+            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.is_running() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush, like a power cut for the process.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
