@@ -8,6 +8,7 @@
 //!   `parse(&Request, &Settings) -> Result<Ingested, Rejection>`; [`Dialect`] names them and maps a
 //!   [`Rejection`] to each dialect's error body;
 //! - [`fixtures`]: the fixture format of `fixtures/README.md` (shared with the server's tests);
+//! - [`fuzz`]: the fuzz targets (shared by `fuzz/` and this crate's property tests);
 //! - [`fields`]: typed access to a JSON object's fields, with the error messages all dialects share;
 //! - `support`: body parsing, secret checks, hashing and the secret-free `raw_request`;
 //! - [`Request`], [`Settings`] and [`Secret`]: the inputs every dialect shares;
@@ -26,6 +27,7 @@ pub mod accounting;
 pub mod exact;
 pub mod fields;
 pub mod fixtures;
+pub mod fuzz;
 pub mod roms;
 pub mod stripe;
 mod support;
@@ -34,7 +36,10 @@ pub mod vendor;
 #[cfg(test)]
 mod testkit;
 
-pub use support::{BODY_DEPTH_MAX, SECRET_HEADERS};
+pub use support::{
+    ARRAY_ITEMS_MAX, BODY_DEPTH_MAX, OBJECT_FIELDS_MAX, SECRET_HEADERS, SIGNATURE_HEADERS,
+    SIGNATURE_REDACTED, STRING_BYTES_MAX,
+};
 
 /// An inbound HTTP request, as the edge received it.
 #[derive(Debug, Clone, Copy)]
@@ -72,9 +77,14 @@ impl Secret {
         &self.0
     }
 
-    /// Compares with a presented value in constant time (for equal lengths).
+    /// Compares with a presented value in constant time: the SHA-256 digests of both are
+    /// compared with `subtle`, so neither the position of the first difference nor the
+    /// secret's length shows in the time taken.
     pub fn matches(&self, presented: &str) -> bool {
-        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+        use sha2::{Digest, Sha256};
+        let expected = Sha256::digest(self.0.as_bytes());
+        let presented = Sha256::digest(presented.as_bytes());
+        expected.as_slice().ct_eq(presented.as_slice()).into()
     }
 }
 
@@ -290,6 +300,25 @@ impl Dialect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_matches_only_itself_whatever_the_length_or_shared_prefix() {
+        let secret = Secret::new("whsec_abcdef0123456789");
+        assert!(secret.matches("whsec_abcdef0123456789"));
+        for other in [
+            "",
+            "w",
+            "whsec_abcdef012345678",
+            "whsec_abcdef01234567890",
+            "whsec_abcdef0123456788",
+            "Whsec_abcdef0123456789",
+            "whsec_abcdef0123456789\0",
+        ] {
+            assert!(!secret.matches(other), "{other:?}");
+        }
+        assert!(Secret::new("").matches(""));
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
 
     fn doc(path: &str) -> String {
         let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -13,6 +13,14 @@ use crate::{Rejection, Request, Secret};
 /// `extra`, say) and must still parse back. Deeper bodies: 400.
 pub const BODY_DEPTH_MAX: usize = domain::json::JSON_DEPTH_MAX - 4;
 
+/// Fields one object of an inbound body may have at most. More: 400.
+pub const OBJECT_FIELDS_MAX: usize = 1000;
+/// Bytes one string (a key or a value) of an inbound body may have at most. Longer: 400.
+/// Fields with a meaning have tighter limits (ids: [`crate::fields::ID_CHARS_MAX`] characters).
+pub const STRING_BYTES_MAX: usize = 64 * 1024;
+/// Items one array of an inbound body may have at most (seed 002's batches included). More: 400.
+pub const ARRAY_ITEMS_MAX: usize = 10_000;
+
 /// Headers that carry secrets: never stored.
 pub const SECRET_HEADERS: [&str; 4] = [
     "x-webhook-secret",
@@ -20,6 +28,20 @@ pub const SECRET_HEADERS: [&str; 4] = [
     "authorization",
     "cookie",
 ];
+
+/// Headers that carry a signature of the body: stored as [`SIGNATURE_REDACTED`], so that the
+/// log shows one was sent but nobody who reads it (an auditor token reads the request log) can
+/// send the same signed body again. Seed 001's signature has no timestamp: a stored one would
+/// replay for ever.
+pub const SIGNATURE_HEADERS: [&str; 4] = [
+    "x-webhook-signature",
+    "stripe-signature",
+    "webhook-signature",
+    "x-signature",
+];
+
+/// What a signature header's value is stored as.
+pub const SIGNATURE_REDACTED: &str = "[signature]";
 
 /// Parses the body as exact JSON (UTF-8, no duplicate keys, bounded depth).
 pub fn parse_body(body: &[u8]) -> Result<Json, Rejection> {
@@ -33,7 +55,62 @@ pub fn parse_body(body: &[u8]) -> Result<Json, Rejection> {
     if depth(&json) > BODY_DEPTH_MAX {
         return Err(too_deep());
     }
+    if let Some(number) = out_of_range_number(&json) {
+        return Err(Rejection::invalid(format!(
+            "Invalid JSON body: the number {number} is out of range (beyond ±1.8e308)"
+        )));
+    }
+    if let Some(problem) = over_a_limit(&json) {
+        return Err(Rejection::invalid(format!("Invalid JSON body: {problem}")));
+    }
     Ok(json)
+}
+
+/// The first place where a body passes [`OBJECT_FIELDS_MAX`], [`STRING_BYTES_MAX`] or
+/// [`ARRAY_ITEMS_MAX`], described for the 400.
+fn over_a_limit(json: &Json) -> Option<String> {
+    match json {
+        Json::String(text) if text.len() > STRING_BYTES_MAX => Some(format!(
+            "a string of {} bytes is longer than the limit of {STRING_BYTES_MAX}",
+            text.len()
+        )),
+        Json::Array(items) if items.len() > ARRAY_ITEMS_MAX => Some(format!(
+            "an array of {} items is longer than the limit of {ARRAY_ITEMS_MAX}",
+            items.len()
+        )),
+        Json::Array(items) => items.iter().find_map(over_a_limit),
+        Json::Object(map) if map.len() > OBJECT_FIELDS_MAX => Some(format!(
+            "an object with {} fields has more than the limit of {OBJECT_FIELDS_MAX}",
+            map.len()
+        )),
+        Json::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.len() > STRING_BYTES_MAX {
+                return Some(format!(
+                    "a key of {} bytes is longer than the limit of {STRING_BYTES_MAX}",
+                    key.len()
+                ));
+            }
+            over_a_limit(value)
+        }),
+        _ => None,
+    }
+}
+
+/// The first number whose magnitude no JSON reader can hold (past `f64`, e.g. `1e400`). The
+/// log keeps numbers as written, but the projectors, the API's readers and most clients read
+/// them as doubles: such a number would make the stored payload unreadable (a 500 on every
+/// later read of its order), so it is refused at the edge. Tiny numbers (`1e-400`) read as 0
+/// and are kept.
+fn out_of_range_number(json: &Json) -> Option<&str> {
+    match json {
+        Json::Number(text) => text
+            .parse::<f64>()
+            .map_or(true, |n| !n.is_finite())
+            .then_some(text.as_str()),
+        Json::Array(items) => items.iter().find_map(out_of_range_number),
+        Json::Object(map) => map.values().find_map(out_of_range_number),
+        _ => None,
+    }
 }
 
 fn too_deep() -> Rejection {
@@ -92,13 +169,18 @@ pub fn raw_request(req: &Request<'_>, body: String) -> RawRequest {
         if SECRET_HEADERS.contains(&name.as_str()) {
             continue;
         }
+        let value = if SIGNATURE_HEADERS.contains(&name.as_str()) {
+            SIGNATURE_REDACTED
+        } else {
+            value.as_str()
+        };
         headers
             .entry(name)
             .and_modify(|v| {
                 v.push_str(", ");
                 v.push_str(value);
             })
-            .or_insert_with(|| value.clone());
+            .or_insert_with(|| value.to_owned());
     }
     RawRequest {
         method: req.method.to_owned(),
@@ -149,6 +231,54 @@ pub fn event<P: EventPayload>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_strings_and_arrays_past_their_limits_are_refused() {
+        let fields: Vec<String> = (0..=OBJECT_FIELDS_MAX)
+            .map(|i| format!("\"f{i}\":1"))
+            .collect();
+        let many_fields = format!("{{{}}}", fields.join(","));
+        let long_string = format!("{{\"a\":\"{}\"}}", "x".repeat(STRING_BYTES_MAX + 1));
+        let long_key = format!("{{\"{}\":1}}", "k".repeat(STRING_BYTES_MAX + 1));
+        let items = vec!["1"; ARRAY_ITEMS_MAX + 1].join(",");
+        let long_array = format!("{{\"a\":[{items}]}}");
+        for (body, says) in [
+            (many_fields, "fields"),
+            (long_string, "string"),
+            (long_key, "key"),
+            (long_array, "array"),
+        ] {
+            let refused = parse_body(body.as_bytes());
+            assert!(
+                matches!(&refused, Err(r) if r.to_string().contains(says) && r.status() == 400),
+                "{says}: {refused:?}"
+            );
+        }
+        let at_the_limits = format!(
+            "{{\"a\":\"{}\",\"b\":[{}]}}",
+            "x".repeat(STRING_BYTES_MAX),
+            vec!["1"; ARRAY_ITEMS_MAX].join(",")
+        );
+        assert!(parse_body(at_the_limits.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn numbers_past_a_double_are_refused_and_tiny_ones_kept() {
+        for body in [
+            r#"{"a":1e400}"#,
+            r#"{"a":[1,{"b":-0.03E+0630}]}"#,
+            r#"{"a":1.8e308}"#,
+        ] {
+            let refused = parse_body(body.as_bytes());
+            assert!(
+                matches!(&refused, Err(r) if r.to_string().contains("out of range")),
+                "{body}: {refused:?}"
+            );
+        }
+        for body in [r#"{"a":1e-400}"#, r#"{"a":1.7e308}"#, r#"{"a":99.99}"#] {
+            assert!(parse_body(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
 
     #[test]
     fn depth_counts_containers() {

@@ -9,7 +9,9 @@
 //! addresses after resolution, so that a name re-pointed at `169.254.169.254` after it was
 //! accepted is still refused (DNS rebinding).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,10 +47,29 @@ enum Allowed {
     Net(IpNet),
 }
 
+/// A name's addresses, as a resolver finds them.
+pub type Lookup = Arc<
+    dyn Fn(&str) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// The allow-list and the rules. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AddressGuard {
     allowed: Arc<Vec<Allowed>>,
+    /// How names are resolved: the system resolver unless a test scripts one (to show that a
+    /// name re-pointed between the check and the connection is still refused).
+    lookup: Option<Lookup>,
+}
+
+impl std::fmt::Debug for AddressGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AddressGuard")
+            .field("allowed", &self.allowed)
+            .field("scripted_lookup", &self.lookup.is_some())
+            .finish()
+    }
 }
 
 impl AddressGuard {
@@ -70,6 +91,21 @@ impl AddressGuard {
             .collect();
         AddressGuard {
             allowed: Arc::new(allowed),
+            lookup: None,
+        }
+    }
+
+    /// The same guard resolving names with `lookup` instead of the system resolver.
+    pub fn with_lookup(mut self, lookup: Lookup) -> AddressGuard {
+        self.lookup = Some(lookup);
+        self
+    }
+
+    /// The addresses of `name`, by the scripted lookup or the system resolver.
+    async fn resolve(&self, name: &str) -> std::io::Result<Vec<SocketAddr>> {
+        match &self.lookup {
+            Some(lookup) => lookup(name).await,
+            None => Ok(tokio::net::lookup_host((name, 0)).await?.collect()),
         }
     }
 
@@ -141,7 +177,7 @@ impl AddressGuard {
         let name = url.host_str().unwrap_or_default();
         let literal = name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok();
         if !literal && !self.host_allowed(name) {
-            let lookup = tokio::net::lookup_host((name, 0));
+            let lookup = self.resolve(name);
             if let Ok(Ok(addrs)) = tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
                 for addr in addrs {
                     self.allows(name, addr.ip())?;
@@ -227,8 +263,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let guard = self.guard.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = guard.resolve(&host).await?;
             let mut refused = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -278,6 +313,23 @@ mod tests {
             "http://localhost:3000/",
             "http://192.168.1.10/",
             "http://100.64.0.1/",
+            // Spellings of loopback and metadata addresses the URL parser normalises.
+            "http://0177.0.0.1/",
+            "http://0x7f.0.0.1/",
+            "http://127.1/",
+            "http://0/",
+            "http://3232235777/",
+            "http://0251.0376.0251.0376/",
+            "http://[::]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:169.254.169.254]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[fd00:ec2::254]/",
+            "http://100.100.100.200/",
+            "http://localhost./",
+            "http://api.localhost/",
         ] {
             assert!(
                 matches!(refused(&guard, url), GuardError::Forbidden { .. }),
@@ -309,6 +361,109 @@ mod tests {
         assert!(guard.check_literal("http://[::1]/").is_ok());
         assert!(guard.check_literal("http://10.2.0.1/").is_err());
         assert!(guard.check_literal("http://127.0.0.2/").is_err());
+    }
+
+    /// A lookup that answers `first` once, then `then` (a name re-pointed after the check).
+    fn rebinding(first: IpAddr, then: IpAddr) -> Lookup {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        Arc::new(move |_name: &str| {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let ip = if n == 0 { first } else { then };
+            Box::pin(async move { Ok(vec![SocketAddr::new(ip, 0)]) })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_name_re_pointed_at_a_metadata_address_after_the_check_is_refused_at_connect() {
+        use reqwest::dns::Resolve;
+        let public: IpAddr = "93.184.216.34".parse().expect("ip");
+        let metadata: IpAddr = "169.254.169.254".parse().expect("ip");
+        let guard = AddressGuard::default().with_lookup(rebinding(public, metadata));
+        assert!(guard.check_url("http://rebind.example/hook").await.is_ok());
+        let resolver = GuardedResolver::new(guard);
+        let name: reqwest::dns::Name = "rebind.example".parse().expect("name");
+        let refused = resolver.resolve(name).await.err().expect("refused");
+        assert!(refused.to_string().contains("link-local"), "{refused}");
+        // The control: the same lookup, allow-listed, connects.
+        let allowed =
+            AddressGuard::new(&["169.254.0.0/16"]).with_lookup(rebinding(public, metadata));
+        let resolver = GuardedResolver::new(allowed);
+        let name: reqwest::dns::Name = "rebind.example".parse().expect("name");
+        assert!(resolver.resolve(name).await.is_ok());
+    }
+
+    /// Sends one guarded attempt to `http://rebind.example:PORT/` through the real sender,
+    /// the name resolving to a public address at the check and to loopback at the connection;
+    /// returns whether the loopback receiver got a request.
+    async fn rebound_send(allow: &[&str]) -> (bool, crate::send::AttemptResult) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let reached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = reached.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let public: IpAddr = "93.184.216.34".parse().expect("ip");
+        let loopback: IpAddr = "127.0.0.1".parse().expect("ip");
+        let guard = AddressGuard::new(allow).with_lookup(rebinding(public, loopback));
+        let url = format!("http://rebind.example:{port}/hook");
+        assert!(guard.check_url(&url).await.is_ok(), "accepted when set");
+        let sender = crate::send::Sender::new(guard).expect("sender");
+        let result = sender
+            .send(&crate::send::Outgoing {
+                url: &url,
+                guarded: true,
+                webhook_id: "id",
+                event: "payment.received",
+                body: "{}",
+                signing_secrets: vec!["s3cret"],
+                vendor_secret: None,
+                timeout: Duration::from_secs(5),
+            })
+            .await;
+        (reached.load(std::sync::atomic::Ordering::SeqCst), result)
+    }
+
+    #[tokio::test]
+    async fn the_real_sender_refuses_a_name_re_pointed_at_loopback_after_the_check() {
+        let (reached, result) = rebound_send(&[]).await;
+        assert!(!reached, "the connection was made: {result:?}");
+        assert!(result.status_code.is_none());
+        assert!(
+            result
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("loopback")),
+            "{result:?}"
+        );
+        // The control: allow-listed, the same re-pointed name is reached.
+        let (reached, result) = rebound_send(&["127.0.0.1"]).await;
+        assert!(reached, "{result:?}");
+        assert_eq!(result.status_code, Some(200));
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused_when_set() {
+        let private: IpAddr = "10.0.0.7".parse().expect("ip");
+        let guard = AddressGuard::default().with_lookup(rebinding(private, private));
+        let refused = guard.check_url("http://internal.example/").await.err();
+        assert!(matches!(
+            refused,
+            Some(GuardError::Forbidden {
+                kind: "private",
+                ..
+            })
+        ));
     }
 
     #[tokio::test]

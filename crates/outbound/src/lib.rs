@@ -74,6 +74,11 @@ pub struct Config {
     pub failing_span_max: Duration,
     /// The worker looks for work at least this often, even without being woken.
     pub poll_interval: Duration,
+    /// Pending deliveries per failing endpoint (one with a delivery awaiting a retry) at most:
+    /// a new delivery beyond is recorded `dead` ("backlog full"), so a dead endpoint cannot
+    /// grow the queue without bound; an admin redelivers once it is back. A healthy endpoint
+    /// is never cut off (it drains a burst by itself).
+    pub backlog_max: u64,
 }
 
 impl Default for Config {
@@ -91,6 +96,7 @@ impl Default for Config {
             endpoint_concurrency_max: 4,
             failing_span_max: Duration::from_secs(5 * 24 * 3600),
             poll_interval: Duration::from_secs(1),
+            backlog_max: 100_000,
         }
     }
 }

@@ -40,6 +40,9 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a busy writer is retried before an attempt's record is given up (the delivery then
 /// stays pending and is attempted again: at least once).
 const WRITE_BUSY_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long an attempt's outcome is retried while the writer fails (a disk fault) before it
+/// is given up (the delivery then stays pending and is attempted again: at least once).
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(600);
 
 fn now_text() -> String {
     domain::time::format_micros(Utc::now())
@@ -241,6 +244,9 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
             for event in &plan.skipped {
                 shared.observer.settled(event, delivery_status::SKIPPED);
             }
+            for event in &plan.dead {
+                shared.observer.settled(event, delivery_status::DEAD);
+            }
         }
     }
 }
@@ -255,6 +261,8 @@ struct Expansion {
     deliveries: Vec<Delivery>,
     /// Events of rows whose destination has no URL: counted, not stored.
     skipped: Vec<String>,
+    /// Events of deliveries recorded dead because their endpoint's backlog is full.
+    dead: Vec<String>,
 }
 
 fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion>, StoreError> {
@@ -264,26 +272,51 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
         return Ok(None);
     };
     let subscriptions = delivery::active_subscriptions(conn)?;
+    let mut pending = delivery::pending_by_endpoint(conn)?;
     let now = now_text();
     let mut plan = Expansion {
         cursor,
         last_seq: last.seq,
         deliveries: Vec::new(),
         skipped: Vec::new(),
+        dead: Vec::new(),
     };
     for row in &rows {
-        for new in deliveries_for(row, &subscriptions, config, &now) {
+        for mut new in deliveries_for(row, &subscriptions, config, &now) {
             // A destination without a URL is counted (`webhook_deliveries_total{status=
             // "skipped"}`) and not stored: a row per event that nobody will send cost the
             // writer as much as the event itself. `redeliver` sends such rows once a URL is set.
             if new.status == delivery_status::SKIPPED {
                 plan.skipped.push(new.event);
-            } else {
-                plan.deliveries.push(new);
+                continue;
             }
+            // The backlog limit: only a failing endpoint is cut off; a healthy one drains a
+            // burst by itself.
+            let (queued, failing) = pending.entry(new.endpoint.clone()).or_insert((0, false));
+            if *failing && *queued >= config.backlog_max {
+                new = backlog_full(new, config.backlog_max);
+                plan.dead.push(new.event.clone());
+            } else {
+                *queued += 1;
+            }
+            plan.deliveries.push(new);
         }
     }
     Ok(Some(plan))
+}
+
+/// A delivery refused because its endpoint is failing (a pending delivery awaits a retry) and
+/// already has `backlog_max` pending: recorded dead with the reason, so that an admin can
+/// redeliver it once the endpoint is back.
+fn backlog_full(mut delivery: Delivery, backlog_max: u64) -> Delivery {
+    delivery.status = delivery_status::DEAD.to_owned();
+    delivery.next_attempt_at = None;
+    delivery.last_error = Some(format!(
+        "backlog full: the endpoint already had {backlog_max} pending deliveries \
+         (HOOKLEDGER_OUTBOX_BACKLOG_MAX); redeliver once it is back"
+    ));
+    delivery.settled_at = Some(delivery.created_at.clone());
+    delivery
 }
 
 /// A new pending delivery of `row` to `endpoint`.
@@ -547,7 +580,13 @@ fn plan(
             destination::CUSTOMER | destination::ZAPIER => None,
             id => delivery::subscription(conn, id)?,
         };
-        let ordered = subscription.as_ref().is_some_and(|s| s.ordered);
+        // Seed 003's and seed 002's callbacks are always ordered per stream: the customer's
+        // server keeps the last status it received, so `completed` overtaken by a retried
+        // `processing` would leave it on the wrong one. Subscribers choose.
+        let ordered = match endpoint.as_str() {
+            destination::CUSTOMER | destination::ZAPIER => true,
+            _ => subscription.as_ref().is_some_and(|s| s.ordered),
+        };
         let limit = (free + in_flight.len()) as u32;
         let due = delivery::due_for_endpoint(conn, &endpoint, now, ordered, limit)?;
         launch.extend(
@@ -581,7 +620,7 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
     let gone = result.status_code == Some(410);
     let subscription_id = delivery.subscription_id.clone();
     let span = shared.config.failing_span_max;
-    let recorded = write(&shared.writer, move |ctx| {
+    let job = Arc::new(move |ctx: &mut WriteCtx<'_>| {
         let tx = ctx.deliveries();
         if !tx.record_attempt(&outcome)? {
             return Ok(false);
@@ -590,8 +629,8 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
             follow_subscription(ctx, id, &outcome, gone, span)?;
         }
         Ok(true)
-    })
-    .await;
+    });
+    let recorded = record_with_retries(&shared.writer, job, &delivery.id).await;
     match recorded {
         Ok(true) if status == delivery_status::PENDING => {
             shared
@@ -605,6 +644,35 @@ async fn attempt(shared: Arc<Shared>, job: Job) {
         }
     }
     shared.wake.notify_one();
+}
+
+/// Records an attempt's outcome, trying again while the disk refuses (full, read-only,
+/// failing) for up to [`RECORD_RETRY_MAX`]: the attempt keeps its slot meanwhile, so a delivery
+/// that reached its receiver is not sent again in a tight loop, and once the disk is back the
+/// outcome it had is the one recorded.
+async fn record_with_retries<F>(
+    writer: &Writer,
+    job: Arc<F>,
+    delivery_id: &str,
+) -> Result<bool, OutboundError>
+where
+    F: Fn(&mut WriteCtx<'_>) -> Result<bool, StoreError> + Send + Sync + 'static,
+{
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let attempt_job = job.clone();
+        match write(writer, move |ctx| attempt_job(ctx)).await {
+            Ok(recorded) => return Ok(recorded),
+            Err(e) if started.elapsed() < RECORD_RETRY_MAX => {
+                tracing::warn!(error = %e, delivery = delivery_id,
+                    "cannot record a delivery attempt yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The delivery's next state after `result`, and the retry reason when one is scheduled.

@@ -29,9 +29,10 @@ impl AsOf {
     pub fn parse(text: &str) -> Result<AsOf, String> {
         let text = text.trim();
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            // A seq is at most SQLite's largest INTEGER (2^63 - 1).
             return text
-                .parse()
-                .map(AsOf::Seq)
+                .parse::<i64>()
+                .map(|seq| AsOf::Seq(seq.unsigned_abs()))
                 .map_err(|_| format!("{text:?} is too large a seq"));
         }
         domain::time::normalize(text)
@@ -67,6 +68,11 @@ mod tests {
         );
         assert!(AsOf::parse("yesterday").is_err());
         assert!(AsOf::parse("-1").is_err());
+        assert!(AsOf::parse("9223372036854775808").is_err());
+        assert_eq!(
+            AsOf::parse("9223372036854775807"),
+            Ok(AsOf::Seq(i64::MAX as u64))
+        );
     }
 
     #[test]

@@ -119,6 +119,8 @@ impl Application {
             wake,
         )
         .await?;
+        let settings_rate = settings.source_rate_per_second;
+        let connections_max = settings.connections_max;
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -127,10 +129,16 @@ impl Application {
             metrics,
             admin_token,
             outbound,
+            storage: Default::default(),
+            rates: Arc::new(crate::rate::SourceRates::new(settings_rate)),
         };
         let data = web::Data::new(state.clone());
         // The JSON APIs' bodies (subscriptions, tokens, seed 003's test) share the webhooks' limit.
         let payload_config = web::PayloadConfig::new(state.settings.body_limit_bytes);
+        // `connections_max` over all workers (actix counts per worker); beyond, new connections
+        // wait in the kernel's accept queue.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let per_worker = connections_max.div_ceil(workers).max(1);
         // The access log costs a formatted line per request; it is on only when its target is
         // enabled (`RUST_LOG=info,hookledger::http=info`). The request log records every
         // inbound request either way.
@@ -149,6 +157,8 @@ impl Application {
                 ))
                 .configure(crate::routes::configure)
         })
+        .workers(workers)
+        .max_connections(per_worker)
         .listen(listener)
         .map_err(|source| StartError::Bind {
             bind: state.settings.bind.clone(),

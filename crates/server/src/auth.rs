@@ -52,12 +52,21 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Role, A
         return Ok(Role::Admin);
     }
     let store = state.store.clone();
-    let role =
-        actix_web::web::block(move || store.read(|conn| store::ops::token_role(conn, &token)))
+    let identity =
+        actix_web::web::block(move || store.read(|conn| store::ops::token_identity(conn, &token)))
             .await??;
-    role.as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| unauthorized("unknown token"))
+    let (role, tenant) = identity.ok_or_else(|| unauthorized("unknown token"))?;
+    let role = Role::parse(&role).ok_or_else(|| unauthorized("unknown token"))?;
+    // This service holds one tenant's data (the default tenant's). A token of another tenant
+    // reads and changes none of it: 403 on every endpoint, whatever its role.
+    let served = domain::DEFAULT_TENANT.to_string();
+    if tenant != served {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token belongs to tenant {tenant}; this service holds tenant {served}'s data only"),
+        ));
+    }
+    Ok(role)
 }
 
 /// Requires a token of any role (reads).

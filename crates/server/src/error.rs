@@ -11,6 +11,8 @@ use serde_json::json;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// `Retry-After` of a 503.
+    pub retry_after_seconds: u32,
 }
 
 impl ApiError {
@@ -18,6 +20,39 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after_seconds: 1,
+        }
+    }
+
+    /// A store error: 503 with `Retry-After` when the disk refuses (full, read-only, failing),
+    /// else 500.
+    pub fn store_failed(error: &store::StoreError) -> ApiError {
+        match crate::storage::classify(error) {
+            Some(fault) => ApiError::storage(fault, error),
+            None => ApiError::internal(error),
+        }
+    }
+
+    /// A writer's refusal: 503 with `Retry-After` when its queue is full, it stopped, or the
+    /// disk refused the commit; else 500.
+    pub fn write_failed(error: &store::WriteError) -> ApiError {
+        use store::WriteError;
+        match error {
+            WriteError::Busy | WriteError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the writer is busy; retry shortly",
+            ),
+            WriteError::Commit(e) => ApiError::store_failed(e),
+            WriteError::Panicked => ApiError::internal(error),
+        }
+    }
+
+    fn storage(fault: crate::storage::StorageFault, error: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(fault = fault.as_str(), %error, "storage fault; answered 503");
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: fault.message().to_owned(),
+            retry_after_seconds: crate::storage::RETRY_AFTER_SECONDS,
         }
     }
 
@@ -40,7 +75,7 @@ impl ApiError {
 
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
-        ApiError::internal(e)
+        ApiError::store_failed(&e)
     }
 }
 
@@ -58,7 +93,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", "1"));
+            response.insert_header(("Retry-After", self.retry_after_seconds.to_string()));
         }
         response.json(json!({ "error": self.message }))
     }

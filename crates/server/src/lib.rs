@@ -11,18 +11,24 @@
 //! - [`error`]: [`ApiError`], the JSON error body of the project's own endpoints.
 //! - [`routes`]: one module per URL prefix, mirroring the paths; `routes::webhooks` holds the
 //!   inbound dialects and their one write path.
+//! - [`rate`]: the per-source request rate (429 with `Retry-After`).
 //! - [`redact`]: secrets out of what the request log stores.
+//! - [`storage`]: disk faults (full, read-only, failing writes) as 503 with `Retry-After`.
 //! - [`openapi`]: the OpenAPI document and the offline Swagger UI.
+//! - [`params`]: numbers from clients checked against what the store can hold ([`params::Seq`]).
 
 pub mod app;
 pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
+pub mod rate;
 pub mod redact;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod storage;
 
 pub use app::{Application, StartError};
 pub use error::ApiError;

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub request_seconds: HistogramVec,
     pub request_log_dropped: IntGauge,
+    /// Writes refused by the disk, by fault (`disk_full`, `read_only`, `io_error`, `unavailable`).
+    pub storage_faults: IntCounterVec,
     pub deliveries: IntCounterVec,
     pub delivery_seconds: HistogramVec,
     pub retries: IntCounterVec,
@@ -73,6 +75,13 @@ impl Metrics {
             "hookledger_request_log_dropped",
             "Request-log entries dropped because its queue was full.",
         ));
+        let storage_faults = must(IntCounterVec::new(
+            Opts::new(
+                "hookledger_storage_faults_total",
+                "Writes the disk refused (answered 503), by fault.",
+            ),
+            &["fault"],
+        ));
         let deliveries = must(IntCounterVec::new(
             Opts::new(
                 "webhook_deliveries_total",
@@ -110,6 +119,7 @@ impl Metrics {
             Box::new(requests.clone()),
             Box::new(request_seconds.clone()),
             Box::new(request_log_dropped.clone()),
+            Box::new(storage_faults.clone()),
             Box::new(deliveries.clone()),
             Box::new(delivery_seconds.clone()),
             Box::new(retries.clone()),
@@ -127,6 +137,7 @@ impl Metrics {
             requests,
             request_seconds,
             request_log_dropped,
+            storage_faults,
             deliveries,
             delivery_seconds,
             retries,

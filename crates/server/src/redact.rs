@@ -49,7 +49,8 @@ impl Redactor {
         out
     }
 
-    /// The headers as a JSON object without the secret-bearing ones (`ingest::SECRET_HEADERS`);
+    /// The headers as a JSON object without the secret-bearing ones (`ingest::SECRET_HEADERS`)
+    /// and with signatures replaced (`ingest::SIGNATURE_HEADERS`, as `ingest` stores them);
     /// repeated names are joined with `, ` as HTTP allows.
     pub fn headers(&self, headers: &[(String, String)]) -> Json {
         let mut kept = std::collections::BTreeMap::<String, String>::new();
@@ -57,12 +58,17 @@ impl Redactor {
             if ingest::SECRET_HEADERS.contains(&name.as_str()) {
                 continue;
             }
+            let value = if ingest::SIGNATURE_HEADERS.contains(&name.as_str()) {
+                ingest::SIGNATURE_REDACTED
+            } else {
+                value.as_str()
+            };
             kept.entry(name.clone())
                 .and_modify(|v| {
                     v.push_str(", ");
                     v.push_str(value);
                 })
-                .or_insert_with(|| value.clone());
+                .or_insert_with(|| value.to_owned());
         }
         Json::object(
             kept.into_iter()

@@ -51,6 +51,15 @@ pub struct Settings {
     pub delivery_endpoint_concurrency_max: usize,
     /// A subscription whose every attempt failed for longer than this is disabled.
     pub subscription_failing_max: Duration,
+    /// Open connections at most; beyond, new ones wait in the kernel's accept queue.
+    pub connections_max: usize,
+    /// Inbound webhook requests per second per source (dialect), with bursts of twice as many;
+    /// beyond, 429 with `Retry-After`. 0 switches the limit off.
+    pub source_rate_per_second: u32,
+    /// How long reading a request's body may take at most (a client trickling it gets 408).
+    pub body_read_timeout: Duration,
+    /// Pending deliveries per failing endpoint at most; a new delivery beyond is recorded dead.
+    pub outbox_backlog_max: u64,
 }
 
 impl Default for Settings {
@@ -78,6 +87,10 @@ impl Default for Settings {
             delivery_concurrency_max: 64,
             delivery_endpoint_concurrency_max: 4,
             subscription_failing_max: Duration::from_secs(5 * 24 * 3600),
+            connections_max: 4096,
+            source_rate_per_second: 5000,
+            body_read_timeout: Duration::from_secs(10),
+            outbox_backlog_max: 100_000,
         }
     }
 }
@@ -206,6 +219,22 @@ const KEYS: &[Key] = &[
         toml: "subscription_failing_ms_max",
         env: "HOOKLEDGER_SUBSCRIPTION_FAILING_MS_MAX",
     },
+    Key {
+        toml: "connections_max",
+        env: "HOOKLEDGER_CONNECTIONS_MAX",
+    },
+    Key {
+        toml: "source_rate_per_second",
+        env: "HOOKLEDGER_SOURCE_RATE_PER_SECOND",
+    },
+    Key {
+        toml: "body_read_timeout_ms",
+        env: "HOOKLEDGER_BODY_READ_TIMEOUT_MS",
+    },
+    Key {
+        toml: "outbox_backlog_max",
+        env: "HOOKLEDGER_OUTBOX_BACKLOG_MAX",
+    },
 ];
 
 impl Settings {
@@ -328,6 +357,18 @@ impl Settings {
                 self.subscription_failing_max =
                     Duration::from_millis(positive(value).map_err(bad)? as u64)
             }
+            "connections_max" => self.connections_max = positive(value).map_err(bad)?,
+            "source_rate_per_second" => {
+                self.source_rate_per_second = value.trim().parse::<u32>().map_err(|_| {
+                    bad(format!(
+                        "{value:?} is not a whole number (0 switches the limit off)"
+                    ))
+                })?
+            }
+            "body_read_timeout_ms" => {
+                self.body_read_timeout = Duration::from_millis(positive(value).map_err(bad)? as u64)
+            }
+            "outbox_backlog_max" => self.outbox_backlog_max = positive(value).map_err(bad)? as u64,
             other => return Err(ConfigError::new(other, "unknown setting")),
         }
         Ok(())
@@ -352,6 +393,7 @@ impl Settings {
             concurrency_max: self.delivery_concurrency_max,
             endpoint_concurrency_max: self.delivery_endpoint_concurrency_max,
             failing_span_max: self.subscription_failing_max,
+            backlog_max: self.outbox_backlog_max,
             ..outbound::Config::default()
         }
     }

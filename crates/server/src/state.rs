@@ -40,4 +40,8 @@ pub struct AppState {
     /// The default tenant's admin token.
     pub admin_token: Secret,
     pub outbound: OutboundState,
+    /// Whether the disk is failing writes just now (for the log lines).
+    pub storage: crate::storage::StorageHealth,
+    /// Inbound requests per second per source.
+    pub rates: Arc<crate::rate::SourceRates>,
 }

@@ -677,3 +677,38 @@ pub fn backlog(conn: &Connection) -> Result<(u64, Option<String>), StoreError> {
     };
     Ok((pending + unexpanded, oldest))
 }
+
+/// Deliveries with more than one settling attempt (`delivered` or `dead`): with no admin
+/// redelivery in between, this list is empty, since a settled delivery is never sent again.
+/// The crash campaign checks it after every kill.
+pub fn settled_more_than_once(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT delivery_id, COUNT(*) FROM delivery_attempts
+         WHERE outcome IN ('delivered', 'dead') GROUP BY delivery_id HAVING COUNT(*) > 1",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Deliveries by status (`pending`, `delivered`, `dead`, `skipped`), for campaign reports.
+pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT status, COUNT(*) FROM deliveries GROUP BY status ORDER BY status")?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Pending deliveries per endpoint, and whether any of them has failed an attempt already
+/// (the endpoint is failing), for the worker's backlog limit.
+pub fn pending_by_endpoint(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<String, (u64, bool)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT endpoint, COUNT(*), MAX(attempts > 0) FROM deliveries WHERE status = 'pending'
+         GROUP BY endpoint",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get(0)?, (row.get(1)?, row.get::<_, i64>(2)? != 0)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -25,6 +25,17 @@ pub fn insert_token(
     Ok(())
 }
 
+/// The role and tenant of a token, if it is known.
+pub fn token_identity(
+    conn: &Connection,
+    token: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT role, tenant FROM tokens WHERE token_sha256 = ?1")?
+        .query_row([token_digest(token)], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}
+
 /// The role of a token, if it is known.
 pub fn token_role(conn: &Connection, token: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

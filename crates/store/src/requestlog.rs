@@ -3,8 +3,9 @@
 //! It is operational, not part of the chain or the digest, and lives in its own SQLite file with
 //! its own batched writer thread, so that a flood of rejected requests never slows the ledger's
 //! writer. Entries are queued without waiting; if the queue is full the entry is dropped and
-//! counted (the event log, not this, is the record that matters). The file keeps at most
-//! `rows_max` entries, dropping the oldest.
+//! counted (the event log, not this, is the record that matters). A batch the disk refuses
+//! (full, read-only, failing) is kept and written again once it can be, so a disk fault loses
+//! no entry. The file keeps at most `rows_max` entries, dropping the oldest.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,14 +86,16 @@ impl RequestLog {
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         let (queue, entries) = std::sync::mpsc::sync_channel(QUEUE_MAX);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let thread_dropped = dropped.clone();
         std::thread::Builder::new()
             .name("hookledger-request-log".into())
-            .spawn(move || run(conn, entries, rows_max))
+            .spawn(move || run(conn, entries, rows_max, thread_dropped))
             .map_err(|e| StoreError::Invariant(format!("cannot start the request log: {e}")))?;
         Ok(RequestLog {
             queue,
             path: Arc::new(path.to_path_buf()),
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped,
             reader: Arc::new(Mutex::new(None)),
         })
     }
@@ -162,6 +165,13 @@ impl RequestLog {
     }
 }
 
+/// The number of entries in the request-log file at `path` (for tests and campaigns; the
+/// file is opened read-only).
+pub fn count_rows(path: &Path) -> Result<u64, StoreError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row("SELECT COUNT(*) FROM requests", [], |row| row.get(0))?)
+}
+
 fn truncate_body(body: &mut String) {
     if body.len() > BODY_BYTES_MAX {
         let mut cut = BODY_BYTES_MAX;
@@ -173,28 +183,83 @@ fn truncate_body(body: &mut String) {
     }
 }
 
-fn run(conn: Connection, messages: std::sync::mpsc::Receiver<Message>, rows_max: u64) {
+/// How long the request log waits before writing again after a failed batch, at first and
+/// at most (the wait doubles while the disk keeps refusing).
+const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+/// The request log's writer thread. Entries that could not be written (a full or failing disk)
+/// are kept and written again, oldest first, once the disk takes them: a fault loses nothing
+/// while at most [`QUEUE_MAX`] entries wait in all; beyond that the newest are dropped and
+/// counted, as when the queue is full.
+fn run(
+    conn: Connection,
+    messages: std::sync::mpsc::Receiver<Message>,
+    rows_max: u64,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut held: Vec<RequestEntry> = Vec::new();
+    let mut pause = RETRY_PAUSE_MIN;
     let mut n_batches = 0u64;
-    while let Ok(first) = messages.recv() {
-        let mut batch = Vec::new();
+    let mut failing = false;
+    loop {
+        // Wait for work; while entries are held, only until it is time to try them again.
+        let first = if held.is_empty() {
+            match messages.recv() {
+                Ok(message) => Some(message),
+                Err(_) => return,
+            }
+        } else {
+            match messages.recv_timeout(pause) {
+                Ok(message) => Some(message),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = write_batch(&conn, &held);
+                    return;
+                }
+            }
+        };
         let mut flushes = Vec::new();
-        let mut next = Some(first);
+        let mut next = first;
         while let Some(message) = next {
             match message {
-                Message::Entry(entry) => batch.push(*entry),
+                Message::Entry(entry) if held.len() < QUEUE_MAX => held.push(*entry),
+                Message::Entry(_) => {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
                 Message::Flush(done) => flushes.push(done),
             }
-            next = if batch.len() < BATCH_MAX {
+            next = if held.len() < BATCH_MAX {
                 messages.try_recv().ok()
             } else {
                 None
             };
         }
-        if let Err(error) = write_batch(&conn, &batch) {
-            tracing::warn!(%error, "request log batch not written");
+        while !held.is_empty() {
+            let n = held.len().min(BATCH_MAX);
+            match write_batch(&conn, &held[..n]) {
+                Ok(()) => {
+                    held.drain(..n);
+                    pause = RETRY_PAUSE_MIN;
+                    if failing {
+                        failing = false;
+                        tracing::warn!("request log: writes succeed again; held entries written");
+                    }
+                    n_batches += 1;
+                }
+                Err(error) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    if !failing {
+                        tracing::error!(%error, held = held.len(),
+                            "request log: batch not written; its entries are kept and written again");
+                    }
+                    failing = true;
+                    pause = (pause * 2).min(RETRY_PAUSE_MAX);
+                    break;
+                }
+            }
         }
-        n_batches += 1;
-        if n_batches.is_multiple_of(64) || !flushes.is_empty() {
+        if held.is_empty() && (n_batches.is_multiple_of(64) || !flushes.is_empty()) {
             let _ = conn.execute(
                 "DELETE FROM requests WHERE id <= (SELECT MAX(id) FROM requests) - ?1",
                 [rows_max],

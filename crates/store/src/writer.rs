@@ -235,11 +235,20 @@ fn run(
                 for reply in replies {
                     reply(Err(WriteError::Commit(error.clone())));
                 }
-                match Head::load(&conn) {
-                    Ok(reloaded) => state.head = reloaded,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot reload the log head; the writer stops");
-                        return;
+                // The writer never gives up on a failing disk: it waits for the head to be
+                // readable again (a 503 meanwhile), so it recovers by itself.
+                let mut pause = Duration::from_millis(50);
+                loop {
+                    match Head::load(&conn) {
+                        Ok(reloaded) => {
+                            state.head = reloaded;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot reload the log head; retrying");
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(Duration::from_secs(5));
+                        }
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! The `hookledger` binary as a user runs it: exit codes, stdout and stderr.
 
+mod campaigns;
 mod crash;
 mod ledger_command;
 mod replay_command;

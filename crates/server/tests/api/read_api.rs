@@ -125,7 +125,10 @@ async fn bad_event_queries_are_400_with_a_json_reason() {
     let response = app.get_as("/api/events/abc", ADMIN_TOKEN).await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(body["error"], "\"abc\" is not a seq");
+    assert_eq!(
+        body["error"],
+        "\"abc\" is not a seq (a whole number from 1 to 9223372036854775807)"
+    );
     assert_eq!(
         app.get_as("/api/events/99", ADMIN_TOKEN).await.status(),
         404

@@ -10,11 +10,12 @@ use store::delivery::{delivery_status, Attempt, Delivery, DeliveryFilter};
 use super::subscriptions::api_error;
 use crate::auth::{require_admin, require_reader};
 use crate::error::ApiError;
+use crate::params::Seq;
 use crate::state::AppState;
 
 /// Deliveries listed by default, and at most.
-const LIST_DEFAULT: u32 = 100;
-const LIST_MAX: u32 = 1000;
+const LIST_DEFAULT: u64 = 100;
+const LIST_MAX: u64 = 1000;
 
 fn view(d: &Delivery) -> Value {
     json!({
@@ -57,9 +58,10 @@ pub struct ListQuery {
     event: Option<String>,
     subscription_id: Option<String>,
     /// Deliveries of events before this `seq` (paging back from the newest).
-    before_seq: Option<u64>,
-    /// 100 by default, 1000 at most.
-    limit: Option<u32>,
+    #[param(value_type = Option<u64>, maximum = 9223372036854775807_u64)]
+    before_seq: Option<Seq>,
+    /// 100 by default, 1000 at most (a larger value is lowered to 1000, as on the other lists).
+    limit: Option<u64>,
 }
 
 /// Lists deliveries, newest event first.
@@ -86,12 +88,18 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             ));
         }
     }
+    let limit = query.limit.unwrap_or(LIST_DEFAULT);
+    if limit == 0 {
+        return Err(ApiError::bad_request(format!(
+            "limit: must be between 1 and {LIST_MAX}"
+        )));
+    }
     let filter = DeliveryFilter {
         status: query.status,
         event: query.event,
         subscription_id: query.subscription_id,
-        before_seq: query.before_seq,
-        limit: query.limit.unwrap_or(LIST_DEFAULT).clamp(1, LIST_MAX),
+        before_seq: query.before_seq.map(Seq::get),
+        limit: u32::try_from(limit.min(LIST_MAX)).unwrap_or(u32::MAX),
     };
     let store = state.store.clone();
     let found =

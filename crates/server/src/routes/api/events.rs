@@ -8,6 +8,7 @@ use store::log::EventFilter;
 
 use crate::auth::require_reader;
 use crate::error::ApiError;
+use crate::params::Seq;
 use crate::state::AppState;
 
 /// Events per page by default, and at most.
@@ -84,7 +85,9 @@ pub struct EventQuery {
     pub since: Option<String>,
     /// RFC 3339, exclusive.
     pub until: Option<String>,
-    pub after_seq: Option<u64>,
+    /// Events after this `seq` (default 0); at most 9223372036854775807.
+    #[param(value_type = Option<u64>, maximum = 9223372036854775807_u64)]
+    pub after_seq: Option<Seq>,
     /// 100 by default, 1000 at most (a larger value is lowered to 1000).
     pub limit: Option<u64>,
     /// `json` (default, `{events, next_after_seq}`), `ndjson` (one event per line) or `csv`
@@ -119,7 +122,7 @@ pub fn filter_from_query(query: &EventQuery, limit_max: u64) -> Result<EventFilt
         source: query.source.clone(),
         since: time("since", &query.since)?,
         until: time("until", &query.until)?,
-        after_seq: query.after_seq.unwrap_or(0),
+        after_seq: query.after_seq.map_or(0, Seq::get),
         limit: Some(limit),
         until_seq: None,
     })
@@ -204,8 +207,9 @@ fn export(
 
 /// One event with the request it came from (secrets removed).
 #[utoipa::path(get, path = "/api/events/{seq}", tag = "audit", security(("bearer" = [])),
-    params(("seq" = u64, Path, description = "The event's seq")),
-    responses((status = 200, body = EventView), (status = 404), (status = 401)))]
+    params(("seq" = u64, Path, minimum = 1, maximum = 9223372036854775807_u64, description = "The event's seq")),
+    responses((status = 200, body = EventView),
+        (status = 400, description = "not a seq from 1 to 9223372036854775807"), (status = 404), (status = 401)))]
 #[get("/api/events/{seq}")]
 pub async fn one(
     req: HttpRequest,
@@ -213,9 +217,17 @@ pub async fn one(
     seq: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&req, &state).await?;
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{:?} is not a seq", seq.as_str())))?;
+    // A seq is positive and fits SQLite's INTEGER; anything else (0, 2^63, -1, text) is a 400.
+    let seq = match seq.parse::<Seq>() {
+        Ok(seq) if seq.get() > 0 => seq.get(),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "{:?} is not a seq (a whole number from 1 to {})",
+                seq.as_str(),
+                crate::params::SEQ_MAX
+            )))
+        }
+    };
     let store = state.store.clone();
     let event = web::block(move || store.read(|conn| store::log::read_event(conn, seq)))
         .await??

@@ -10,6 +10,7 @@ use store::delivery::Subscription;
 
 use crate::auth::require_admin;
 use crate::error::ApiError;
+use crate::params::Seq;
 use crate::state::AppState;
 
 /// Maps the outbound crate's refusals to `{error}` answers.
@@ -18,11 +19,11 @@ pub(crate) fn api_error(e: SubscriptionError) -> ApiError {
         SubscriptionError::Invalid(message) => ApiError::bad_request(message),
         SubscriptionError::NotFound(what) => ApiError::not_found(format!("no such {what}")),
         SubscriptionError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
-        SubscriptionError::Outbound(outbound::OutboundError::Write(store::WriteError::Busy)) => {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the writer is busy; retry shortly",
-            )
+        SubscriptionError::Outbound(outbound::OutboundError::Write(e)) => {
+            ApiError::write_failed(&e)
+        }
+        SubscriptionError::Outbound(outbound::OutboundError::Store(e)) => {
+            ApiError::store_failed(&e)
         }
         SubscriptionError::Outbound(e) => ApiError::internal(e),
     }
@@ -76,9 +77,10 @@ pub struct SubscriptionRequest {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: SubscriptionRequest =
         parse_json(&body, "{\"url\", \"event\", \"secret\"?, \"ordered\"?}")?;
     let created = subscriptions::create(
@@ -155,9 +157,10 @@ pub async fn rotate(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: RotateRequest = parse_json(&body, "{\"secret\"?, \"grace_period_seconds\"?}")?;
     let grace = request
         .grace_period_seconds
@@ -176,7 +179,8 @@ pub async fn rotate(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RedeliverRequest {
     /// Send again every matching event from this `seq` on (inclusive).
-    since_seq: u64,
+    #[schema(value_type = u64, maximum = 9223372036854775807_u64)]
+    since_seq: Seq,
 }
 
 /// Sends everything for this subscription again from `since_seq` on: delivered and dead
@@ -191,12 +195,13 @@ pub async fn redeliver(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
     let report =
-        subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq)
+        subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq.get())
             .await
             .map_err(api_error)?;
     Ok(HttpResponse::Accepted().json(json!({

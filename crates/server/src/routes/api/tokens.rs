@@ -22,9 +22,10 @@ pub struct TokenRequest {
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("expected {{\"role\": \"auditor\"|\"admin\"}}: {e}"))
     })?;
@@ -36,7 +37,7 @@ pub async fn create(
         .writer
         .submit(move |ctx| ctx.insert_token(&stored, role.as_str()))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::write_failed(&e))?
+        .map_err(|e| ApiError::store_failed(&e))?;
     Ok(HttpResponse::Created().json(json!({ "token": token, "role": role.as_str() })))
 }

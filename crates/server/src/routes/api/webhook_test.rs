@@ -120,8 +120,12 @@ fn answer(
 pub async fn webhook_test(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let body = match super::read_body(&state, &req, payload).await {
+        Ok(body) => body,
+        Err(error) => return actix_web::ResponseError::error_response(&error),
+    };
     let fail = |status: StatusCode, message: &str| {
         answer(
             &state,

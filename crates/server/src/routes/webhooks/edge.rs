@@ -21,13 +21,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use domain::Json;
 use ingest::{Dialect, ErrorCode, Rejection};
-use projections::{RecordError, StateCode, StateRejection};
+use projections::{ProjectionError, RecordError, StateCode, StateRejection};
 use store::requestlog::RequestEntry;
 use store::WriteError;
 use tracing::Instrument;
 
 use crate::redact::Redactor;
 use crate::state::AppState;
+use crate::storage;
 
 /// Seconds a client is asked to wait after a 503 (`Retry-After`).
 pub const RETRY_AFTER_SECONDS: u32 = 1;
@@ -63,6 +64,8 @@ pub struct Answer {
     pub reason: String,
     /// The event's `seq` (the original's for a duplicate).
     pub seq: Option<u64>,
+    /// `Retry-After` seconds of a 503 (the writer's queue full: 1; a storage fault: longer).
+    pub retry_after_seconds: u32,
 }
 
 impl Answer {
@@ -74,6 +77,7 @@ impl Answer {
             outcome: Outcome::Rejected,
             reason,
             seq: None,
+            retry_after_seconds: RETRY_AFTER_SECONDS,
         }
     }
 
@@ -102,8 +106,10 @@ impl Answer {
     pub fn to_response(&self, request_id: &str) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.content_type("application/json");
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE
+            || self.status == StatusCode::TOO_MANY_REQUESTS
+        {
+            response.insert_header((header::RETRY_AFTER, self.retry_after_seconds.to_string()));
         }
         if let Ok(value) = HeaderValue::from_str(request_id) {
             response.insert_header(("x-request-id", value));
@@ -153,7 +159,12 @@ pub async fn receive(
             body: Vec::new(),
         };
         let limit = state.settings.body_limit_bytes;
-        let answer = match read_body(dialect, &req, payload, limit).await {
+        let timeout = state.settings.body_read_timeout;
+        if let Err(wait) = state.rates.take(dialect.name()) {
+            let answer = rate_limited(&state, dialect, wait);
+            return finish(&state, &received, answer).to_response(&request_id);
+        }
+        let answer = match read_body(dialect, &req, payload, limit, timeout).await {
             Err(answer) => finish(&state, &received, answer),
             Ok(body) => {
                 received.body = body;
@@ -205,6 +216,7 @@ async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<Vec<u8>, Answer> {
     let too_large = || {
         Answer::edge_error(
@@ -222,7 +234,20 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match payload.to_bytes_limited(limit).await {
+    // A client trickling its body is cut off: it holds a connection, never the writer (which
+    // sees a request only once its whole body is here).
+    let Ok(read) = tokio::time::timeout(timeout, payload.to_bytes_limited(limit)).await else {
+        return Err(Answer::edge_error(
+            dialect,
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            format!(
+                "The request body did not arrive within {} ms",
+                timeout.as_millis()
+            ),
+        ));
+    };
+    match read {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
         Ok(Err(error)) => Err(Answer::edge_error(
             dialect,
@@ -268,21 +293,35 @@ async fn process(state: &AppState, received: &Received) -> Answer {
         .submit(move |ctx| projections::record(ctx, &events))
         .await;
     match submitted {
-        Ok(Ok(recorded)) => Answer {
-            status: StatusCode::OK,
-            body: recorded.body,
-            outcome: if recorded.duplicate {
-                Outcome::Duplicate
-            } else {
-                Outcome::Accepted
-            },
-            reason: String::new(),
-            seq: Some(recorded.seq),
-        },
+        Ok(Ok(recorded)) => {
+            state.storage.ok();
+            Answer {
+                status: StatusCode::OK,
+                body: recorded.body,
+                outcome: if recorded.duplicate {
+                    Outcome::Duplicate
+                } else {
+                    Outcome::Accepted
+                },
+                reason: String::new(),
+                seq: Some(recorded.seq),
+                retry_after_seconds: RETRY_AFTER_SECONDS,
+            }
+        }
         Ok(Err(RecordError::Rejected(refusal))) => {
             Answer::from_rejection(dialect, &state_rejection(&refusal))
         }
+        Ok(Err(RecordError::Failed(ProjectionError::Store(error)))) => {
+            match storage::classify(&error) {
+                Some(fault) => storage_fault(state, dialect, fault, &error),
+                None => internal(dialect, &error),
+            }
+        }
         Ok(Err(RecordError::Failed(error))) => internal(dialect, &error),
+        Err(error) if storage::classify_write(&error).is_some() => {
+            let fault = storage::classify_write(&error).unwrap_or(storage::StorageFault::Io);
+            storage_fault(state, dialect, fault, &error)
+        }
         Err(error @ (WriteError::Busy | WriteError::Stopped)) => {
             tracing::warn!(%error, "writer unavailable; answered 503");
             Answer::edge_error(
@@ -294,6 +333,46 @@ async fn process(state: &AppState, received: &Received) -> Answer {
         }
         Err(error) => internal(dialect, &error),
     }
+}
+
+/// A 503 for a disk that refuses writes: nothing was recorded, the client retries after
+/// `Retry-After`; the fault is logged (once per episode, then every few seconds).
+fn storage_fault(
+    state: &AppState,
+    dialect: Dialect,
+    fault: storage::StorageFault,
+    error: &dyn std::fmt::Display,
+) -> Answer {
+    state.storage.fault(fault, error);
+    state
+        .metrics
+        .storage_faults
+        .with_label_values(&[fault.as_str()])
+        .inc();
+    let mut answer = Answer::edge_error(
+        dialect,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "STORAGE_UNAVAILABLE",
+        fault.message(),
+    );
+    answer.retry_after_seconds = storage::RETRY_AFTER_SECONDS;
+    answer
+}
+
+/// A 429 for a source over its request rate, before its body is read.
+fn rate_limited(state: &AppState, dialect: Dialect, wait: std::time::Duration) -> Answer {
+    let mut answer = Answer::edge_error(
+        dialect,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        format!(
+            "Too many requests from {}: more than {} per second; retry shortly",
+            dialect.name(),
+            state.rates.per_second()
+        ),
+    );
+    answer.retry_after_seconds = wait.as_secs().max(1) as u32;
+    answer
 }
 
 /// A 500 whose cause goes to the server log, not to the client.

@@ -2,6 +2,7 @@
 //! test endpoint, against real receivers on 127.0.0.1 with short retry delays (real time:
 //! paused time would fire the timeouts of real sockets at once).
 
+mod backlog;
 mod destinations;
 mod durability;
 mod ordering;

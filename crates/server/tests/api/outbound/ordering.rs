@@ -145,3 +145,94 @@ async fn bulk_redelivery_sends_everything_for_a_subscription_again_since_a_seq()
         .assert_total_after(7, Duration::from_millis(200))
         .await;
 }
+
+/// Sends seed 000 `status` for `order` and expects 200.
+async fn accounting(app: &super::support::Service, order: &str, status: &str) {
+    let response = app
+        .client
+        .post(app.url("/api/webhooks/order-status"))
+        .json(&json!({ "orderId": order, "status": status, "webhookSecret": "test-accounting-secret" }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200, "{order} {status}");
+}
+
+#[tokio::test]
+async fn callbacks_to_the_customer_and_zapier_arrive_in_seq_order_per_order_while_others_flow_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Each receiver's first request is slow and fails: the rest of that order must wait for
+    // its retry, while another order's callback goes through meanwhile.
+    let customer = spawn_receiver(vec![
+        Reply::Slow(Duration::from_millis(400), 500),
+        Reply::Status(200),
+    ])
+    .await;
+    let zapier = spawn_receiver(vec![
+        Reply::Slow(Duration::from_millis(400), 503),
+        Reply::Status(200),
+    ])
+    .await;
+    let (customer_url, zapier_url) = (customer.url.clone(), zapier.url.clone());
+    let app = start(&dir.path().join("h.db"), move |s| {
+        s.ingest = ingest::fixtures::test_settings();
+        s.customer_webhook_url = Some(customer_url);
+        s.zapier_webhook_url = Some(zapier_url);
+    })
+    .await;
+    accounting(&app, "ORD-A", "pending").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    accounting(&app, "ORD-B", "pending").await;
+    accounting(&app, "ORD-A", "processing").await;
+    accounting(&app, "ORD-A", "completed").await;
+
+    // Customer: A pending (fails), B pending, then A pending again, A processing, A completed.
+    let received = customer.wait_for(5, Duration::from_secs(10)).await;
+    customer
+        .assert_total_after(5, Duration::from_millis(300))
+        .await;
+    let seen: Vec<(String, String)> = received
+        .iter()
+        .map(|r| {
+            let body = r.json();
+            (
+                body["orderId"].as_str().unwrap_or("").to_owned(),
+                body["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let of_a: Vec<&str> = seen
+        .iter()
+        .filter(|(order, _)| order == "ORD-A")
+        .map(|(_, status)| status.as_str())
+        .collect();
+    assert_eq!(
+        of_a,
+        ["pending", "pending", "processing", "completed"],
+        "ORD-A's callbacks in seq order, the retry first: {seen:?}"
+    );
+    let b_at = seen.iter().position(|(order, _)| order == "ORD-B");
+    assert_eq!(
+        b_at,
+        Some(1),
+        "ORD-B does not wait for ORD-A's retry: {seen:?}"
+    );
+
+    // Zapier: the work order's create request (fails once) before its completion request.
+    let received = zapier.wait_for(3, Duration::from_secs(10)).await;
+    zapier
+        .assert_total_after(3, Duration::from_millis(300))
+        .await;
+    let events: Vec<String> = received
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "shopOrder.create.requested",
+            "shopOrder.create.requested",
+            "shopOrder.completion.requested"
+        ]
+    );
+}

@@ -15,6 +15,8 @@ pub enum Reply {
     Status(u16),
     /// A status with extra headers (`Retry-After`, …).
     With(u16, Vec<(&'static str, String)>),
+    /// Waits, then answers with a status (a slow receiver).
+    Slow(Duration, u16),
     /// Never answers (the connection stays open until the test ends).
     Hang,
 }
@@ -114,6 +116,10 @@ async fn serve(mut stream: TcpStream, log: Arc<Mutex<Vec<Received>>>, script: Ar
     let (status, extra) = match reply {
         Reply::Status(code) => (code, Vec::new()),
         Reply::With(code, headers) => (code, headers),
+        Reply::Slow(wait, code) => {
+            tokio::time::sleep(wait).await;
+            (code, Vec::new())
+        }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             return;

@@ -8,6 +8,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes;
 
+mod responses;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hookledger", description = "Webhooks in, a hash-chained event log, projections and a double-entry ledger out."),
@@ -50,6 +52,13 @@ pub struct ApiDoc;
 
 struct BearerAuth;
 
+/// The document served at `/openapi.json`: the generated one, with every answer's JSON body
+/// filled in (see [`responses`]).
+pub fn document() -> serde_json::Value {
+    let generated = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    responses::describe_all(generated)
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -89,6 +98,7 @@ async fn docs_page() -> HttpResponse {
 fn openapi_json() {}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(docs_page)
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    cfg.service(docs_page).service(
+        SwaggerUi::new("/docs/{_:.*}").external_url_unchecked("/openapi.json", document()),
+    );
 }
