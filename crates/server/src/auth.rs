@@ -48,16 +48,22 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Role, A
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?
         .to_owned();
+    role_of_token(state, token)
+        .await?
+        .ok_or_else(|| unauthorized("unknown token"))
+}
+
+/// The role of a bearer token (the admin token compared in constant time, minted ones by
+/// their SHA-256); `None` when it is unknown. The console's sign-in uses it too.
+pub async fn role_of_token(state: &AppState, token: String) -> Result<Option<Role>, ApiError> {
     if state.admin_token.matches(&token) {
-        return Ok(Role::Admin);
+        return Ok(Some(Role::Admin));
     }
     let store = state.store.clone();
     let role =
         actix_web::web::block(move || store.read(|conn| store::ops::token_role(conn, &token)))
             .await??;
-    role.as_deref()
-        .and_then(Role::parse)
-        .ok_or_else(|| unauthorized("unknown token"))
+    Ok(role.as_deref().and_then(Role::parse))
 }
 
 /// Requires a token of any role (reads).

@@ -51,6 +51,9 @@ pub struct Settings {
     pub delivery_endpoint_concurrency_max: usize,
     /// A subscription whose every attempt failed for longer than this is disabled.
     pub subscription_failing_max: Duration,
+    /// How often the console's chain badge walks the whole chain again from seq 1 (between
+    /// passes it verifies only the events appended since its last verified head).
+    pub console_full_verify_interval: Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +81,7 @@ impl Default for Settings {
             delivery_concurrency_max: 64,
             delivery_endpoint_concurrency_max: 4,
             subscription_failing_max: Duration::from_secs(5 * 24 * 3600),
+            console_full_verify_interval: Duration::from_secs(600),
         }
     }
 }
@@ -206,6 +210,10 @@ const KEYS: &[Key] = &[
         toml: "subscription_failing_ms_max",
         env: "HOOKLEDGER_SUBSCRIPTION_FAILING_MS_MAX",
     },
+    Key {
+        toml: "console_full_verify_ms",
+        env: "HOOKLEDGER_CONSOLE_FULL_VERIFY_MS",
+    },
 ];
 
 impl Settings {
@@ -326,6 +334,10 @@ impl Settings {
             }
             "subscription_failing_ms_max" => {
                 self.subscription_failing_max =
+                    Duration::from_millis(positive(value).map_err(bad)? as u64)
+            }
+            "console_full_verify_ms" => {
+                self.console_full_verify_interval =
                     Duration::from_millis(positive(value).map_err(bad)? as u64)
             }
             other => return Err(ConfigError::new(other, "unknown setting")),

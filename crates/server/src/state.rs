@@ -7,6 +7,7 @@ use store::requestlog::RequestLog;
 use store::{Store, Writer};
 
 use crate::metrics::Metrics;
+use crate::routes::console::ConsoleState;
 use crate::settings::Settings;
 
 /// What the outbound routes need: the address guard for API-supplied URLs, and an HTTP
@@ -40,4 +41,6 @@ pub struct AppState {
     /// The default tenant's admin token.
     pub admin_token: Secret,
     pub outbound: OutboundState,
+    /// The web console's sessions and chain badge.
+    pub console: ConsoleState,
 }
