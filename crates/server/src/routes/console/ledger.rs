@@ -363,6 +363,7 @@ fn chart(series: &[(String, Vec<BalancePoint>)]) -> Markup {
                 line x1=(PAD) x2=(WIDTH - PAD) y1=(y(0)) y2=(y(0)) stroke="#d9dde5" stroke-width="1" {}
                 polyline points=(path_points.join(" ")) fill="none" stroke=(colour) stroke-width="2" data-currency=(currency) {}
                 @if let Some(last) = points.last() {
+                    circle cx=(format!("{:.1}", x(last.seq))) cy=(format!("{:.1}", y(last.balance_minor))) r="3" fill=(colour) {}
                     text x=(WIDTH - PAD) y=(12.0 + 14.0 * idx as f64) text-anchor="end" font-size="12" fill=(colour) {
                         (currency) " " (money(last.balance_minor, currency)) " at seq " (last.seq)
                     }

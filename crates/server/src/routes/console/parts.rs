@@ -75,7 +75,8 @@ pub fn delivery_status(status: &str) -> Markup {
 }
 
 /// The outbox rows emitted, each with the deliveries made of it (none until the delivery
-/// worker expands it; `skipped` when its destination was not configured).
+/// worker expands it, nor when no subscription takes its event; `skipped` when its
+/// destination was not configured).
 pub fn outbox_table(outbox: &[OutboxRow], deliveries: &[Delivery]) -> Markup {
     html! {
         table.outbox {
@@ -94,7 +95,7 @@ pub fn outbox_table(outbox: &[OutboxRow], deliveries: &[Delivery]) -> Markup {
                         td {
                             @let made: Vec<&Delivery> = deliveries.iter().filter(|d| d.outbox_id == row.id).collect();
                             @if made.is_empty() {
-                                span.muted { "none yet" }
+                                span.muted { "none (no endpoint takes it, or not expanded yet)" }
                             }
                             @for d in made {
                                 div.delivery {
