@@ -41,6 +41,8 @@ use crate::routes;
         routes::api::deliveries::one,
         routes::api::deliveries::retry,
         routes::api::webhook_test::webhook_test,
+        routes::console::sign_in::index,
+        routes::console::sign_in::sign_in,
         docs_page,
         openapi_json,
     ),

@@ -120,13 +120,13 @@ impl Walk {
     }
 }
 
-/// One verification step: verifies up to [`CHUNK_ROWS`] rows after the walk's point and
-/// updates `watch`. Returns whether more rows may follow at once (the chunk was full).
-pub fn step(store: &Store, watch: &ChainWatch, walk: &mut WalkHandle) -> bool {
+/// One verification step: verifies up to `chunk_rows` rows after the walk's point and updates
+/// `watch`. Returns whether more rows may follow at once (the chunk was full).
+pub fn step(store: &Store, watch: &ChainWatch, walk: &mut WalkHandle, chunk_rows: u64) -> bool {
     let walk = &mut walk.0;
     let from_seq = walk.seq;
     let report =
-        store.read(|conn| store::verify::verify_after(conn, from_seq, &walk.hash, CHUNK_ROWS));
+        store.read(|conn| store::verify::verify_after(conn, from_seq, &walk.hash, chunk_rows));
     match report {
         Err(e) => {
             tracing::warn!(error = %e, "the console's chain check could not read the log");
@@ -148,7 +148,7 @@ pub fn step(store: &Store, watch: &ChainWatch, walk: &mut WalkHandle) -> bool {
         }
         Ok(VerifyReport::Intact { head }) => {
             let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-            let more = seq - from_seq >= CHUNK_ROWS;
+            let more = seq - from_seq >= chunk_rows;
             walk.seq = seq;
             walk.hash = hash.clone();
             if more {
@@ -202,7 +202,7 @@ pub async fn run(store: Store, watch: Arc<ChainWatch>, full_pass_interval: Durat
         }
         let (store_, watch_) = (store.clone(), watch.clone());
         let stepped = tokio::task::spawn_blocking(move || {
-            let more = step(&store_, &watch_, &mut walk);
+            let more = step(&store_, &watch_, &mut walk, CHUNK_ROWS);
             (walk, more)
         })
         .await;
@@ -220,5 +220,103 @@ pub async fn run(store: Store, watch: Arc<ChainWatch>, full_pass_interval: Durat
         if !more {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::{Dedupe, Json, NewEvent, RawRequest, Source};
+    use store::{Durability, Writer, WriterConfig};
+
+    fn log_of(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("log.db"), Durability::Normal).expect("open");
+        let (writer, thread) =
+            Writer::spawn(&store, WriterConfig::default(), None).expect("writer");
+        for k in 0..n {
+            let event = NewEvent {
+                stream: "s".into(),
+                event_type: "t".into(),
+                type_version: 1,
+                source: Source::Roms,
+                dedupe: Dedupe::Key(format!("k{k}")),
+                payload: Json::object([("k", Json::int(k as i64))]),
+                raw_request: RawRequest::default(),
+            };
+            writer
+                .submit_blocking(move |ctx| ctx.append(&event).map(|_| ()))
+                .expect("writer answered")
+                .expect("appended");
+        }
+        drop(writer);
+        thread.join().expect("writer thread");
+        (dir, store)
+    }
+
+    #[test]
+    fn the_first_pass_shows_its_progress_then_the_verified_head() {
+        let (_dir, store) = log_of(5);
+        let watch = ChainWatch::default();
+        let mut walk = WalkHandle::default();
+        assert!(walk.ready(Duration::from_secs(600)));
+        assert!(step(&store, &watch, &mut walk, 2));
+        assert_eq!(watch.status(), ChainStatus::Verifying { through_seq: 2 });
+        assert!(watch.status().covers(2) && !watch.status().covers(3));
+        assert!(step(&store, &watch, &mut walk, 2));
+        assert!(!step(&store, &watch, &mut walk, 2), "the head is reached");
+        let ChainStatus::Intact {
+            head_seq,
+            head_hash,
+            full_pass_at,
+            ..
+        } = watch.status()
+        else {
+            panic!("intact expected, got {:?}", watch.status());
+        };
+        assert_eq!(head_seq, 5);
+        let whole = store
+            .read(|c| store::verify::verify(c, None, |_| {}))
+            .expect("verify");
+        assert_eq!(
+            whole,
+            VerifyReport::Intact {
+                head: Some((5, head_hash.expect("hash")))
+            }
+        );
+        assert!(!full_pass_at.is_empty(), "the first full pass is dated");
+    }
+
+    #[test]
+    fn a_tampered_old_row_is_found_by_the_next_full_pass_and_waits_for_the_one_after() {
+        let (_dir, store) = log_of(4);
+        let watch = ChainWatch::default();
+        let mut walk = WalkHandle::default();
+        while step(&store, &watch, &mut walk, 100) {}
+        assert!(matches!(
+            watch.status(),
+            ChainStatus::Intact { head_seq: 4, .. }
+        ));
+        let conn = rusqlite::Connection::open(store.path()).expect("open");
+        conn.execute_batch(
+            "DROP TRIGGER events_refuse_update; UPDATE events SET payload = '{}' WHERE seq = 2;",
+        )
+        .expect("tamper");
+        // Between full passes only new rows are walked: the old row is not looked at.
+        assert!(walk.ready(Duration::from_secs(600)));
+        step(&store, &watch, &mut walk, 100);
+        assert!(matches!(watch.status(), ChainStatus::Intact { .. }));
+        // A full pass is due at once with a zero interval.
+        assert!(walk.ready(Duration::ZERO));
+        step(&store, &watch, &mut walk, 100);
+        let ChainStatus::Broken { first_bad_seq, .. } = watch.status() else {
+            panic!("broken expected, got {:?}", watch.status());
+        };
+        assert_eq!(first_bad_seq, 2);
+        assert!(!watch.status().covers(2) && watch.status().covers(1));
+        assert!(
+            !walk.ready(Duration::from_secs(600)),
+            "no walking until the next pass"
+        );
     }
 }

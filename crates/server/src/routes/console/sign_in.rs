@@ -51,6 +51,10 @@ pub struct IndexQuery {
 }
 
 /// The console's front door: public; a browser with a live session goes on to the timeline.
+#[utoipa::path(get, path = "/", tag = "console",
+    params(("next" = Option<String>, Query, description = "A console page to land on after sign-in")),
+    responses((status = 200, description = "The console's sign-in page (HTML); its pages under /console/ are described in docs/console.md", content_type = "text/html"),
+        (status = 303, description = "Signed in already: on to the timeline")))]
 #[get("/")]
 pub async fn index(
     req: HttpRequest,
@@ -74,6 +78,10 @@ pub struct SignInForm {
 
 /// Checks the token as the JSON APIs do and starts a session: 303 to `next` with the session
 /// cookie, or the sign-in page again with 401.
+#[utoipa::path(post, path = "/console/sign-in", tag = "console",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "`token` (a bearer token, admin or auditor) and an optional `next`"),
+    responses((status = 303, description = "Signed in: the session cookie, and on to `next`"),
+        (status = 401, description = "An unknown token: the sign-in page again (HTML)", content_type = "text/html")))]
 #[post("/console/sign-in")]
 pub async fn sign_in(
     req: HttpRequest,

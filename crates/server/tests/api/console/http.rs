@@ -127,6 +127,33 @@ async fn the_front_page_is_public_and_every_data_page_asks_for_a_sign_in_first()
         !front.body.contains("chain-badge"),
         "no data before sign-in"
     );
+    // Offline: every asset comes from the server itself, compiled into the binary.
+    for marker in [r#"src="http"#, r#"href="http"#, "//cdn", "@import"] {
+        assert!(!front.body.contains(marker), "{marker}");
+    }
+    for (asset, kind) in [
+        ("/console/assets/console.css", "text/css"),
+        ("/console/assets/console.js", "text/javascript"),
+    ] {
+        let served = console.get(asset).await;
+        assert_eq!(served.status, StatusCode::OK, "{asset}");
+        assert!(
+            served.content_type.starts_with(kind),
+            "{asset}: {}",
+            served.content_type
+        );
+        assert!(
+            !served.body.contains("http://") && !served.body.contains("https://"),
+            "{asset}"
+        );
+    }
+    let spec: serde_json::Value = app.api("/openapi.json").await;
+    for path in ["/", "/console/sign-in"] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} is in the OpenAPI document"
+        );
+    }
     for path in [
         "/console/events",
         "/console/events/1",
