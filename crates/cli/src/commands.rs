@@ -73,7 +73,7 @@ fn init_logging(default_level: &str) {
 }
 
 pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
-    init_logging("info,actix_server=warn");
+    init_logging("info,actix_server=warn,hookledger::http=warn");
     let settings = settings(db, bind)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

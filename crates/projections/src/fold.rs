@@ -105,22 +105,15 @@ impl<'a> Fold<'a> {
         domain::time::micros_to_millis(&self.event.recorded_at)
     }
 
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        key: &str,
-    ) -> Result<Option<T>, ProjectionError> {
+    pub fn get<T: Doc>(&self, kind: &str, key: &str) -> Result<Option<T>, ProjectionError> {
         get(self.tx, kind, key)
     }
 
-    pub fn put<T: Serialize>(&self, kind: &str, key: &str, doc: &T) -> Result<(), ProjectionError> {
-        let body = serde_json::to_string(doc).map_err(|e| ProjectionError::Payload {
-            seq: self.event.seq,
-            event_type: self.event.event_type.clone(),
-            message: format!("cannot serialise {kind} {key}: {e}"),
-        })?;
-        self.tx.put_doc(kind, key, &body, self.event.seq)?;
-        Ok(())
+    /// Writes a document (serialised by serde when the batch is written).
+    pub fn put<T: Doc>(&self, kind: &str, key: &str, doc: &T) -> Result<(), ProjectionError> {
+        self.tx
+            .put_typed(kind, key, doc.clone(), self.event.seq)
+            .map_err(ProjectionError::from)
     }
 
     /// Writes an outbox row per destination for the outbound event `name`.
@@ -232,22 +225,18 @@ fn normalise(mut posting: Posting) -> Posting {
     posting
 }
 
+/// What a document type needs: JSON both ways, and a clone for the in-memory copy.
+pub trait Doc: DeserializeOwned + Serialize + Clone + Send + 'static {}
+
+impl<T: DeserializeOwned + Serialize + Clone + Send + 'static> Doc for T {}
+
 /// Reads a typed document.
-pub fn get<T: DeserializeOwned>(
+pub fn get<T: Doc>(
     tx: ProjectionTx<'_>,
     kind: &str,
     key: &str,
 ) -> Result<Option<T>, ProjectionError> {
-    let Some(body) = tx.get_doc(kind, key)? else {
-        return Ok(None);
-    };
-    serde_json::from_str(&body)
-        .map(Some)
-        .map_err(|e| ProjectionError::Payload {
-            seq: 0,
-            event_type: kind.to_owned(),
-            message: format!("stored {kind} {key} does not parse: {e}"),
-        })
+    Ok(tx.get_typed(kind, key)?)
 }
 
 #[cfg(test)]

@@ -3,6 +3,10 @@
 
 use std::time::Instant;
 
+/// The binary's allocator (crates/cli/src/main.rs), so that the figures match.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use store::{Durability, Store, Writer, WriterConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -382,7 +382,8 @@ fn apply_chunk(
                         source,
                     }
                 })
-            });
+            })
+            .map(|()| rebuild.applied());
         step.map_err(|error| {
             failure = Some(error);
             StoreError::Invariant("replay stopped".into())

@@ -94,6 +94,7 @@ impl Application {
             WriterConfig {
                 batch_max: settings.writer_batch_max,
                 queue_max: settings.writer_queue_max,
+                ..WriterConfig::default()
             },
             Some(metrics.writer_observer_waking(wake.clone())),
         )?;
@@ -136,6 +137,10 @@ impl Application {
         let data = web::Data::new(state.clone());
         // The JSON APIs' bodies (subscriptions, tokens, seed 003's test) share the webhooks' limit.
         let payload_config = web::PayloadConfig::new(state.settings.body_limit_bytes);
+        // The access log costs a formatted line per request; it is on only when its target is
+        // enabled (`RUST_LOG=info,hookledger::http=info`). The request log records every
+        // inbound request either way.
+        let access_log = tracing::enabled!(target: "hookledger::http", tracing::Level::INFO);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
@@ -144,7 +149,10 @@ impl Application {
                     actix_web::middleware::ErrorHandlers::new()
                         .default_handler(crate::error::json_errors),
                 )
-                .wrap(tracing_actix())
+                .wrap(actix_web::middleware::Condition::new(
+                    access_log,
+                    tracing_actix(),
+                ))
                 .configure(crate::routes::configure)
         })
         .listen(listener)
@@ -205,7 +213,7 @@ impl Application {
     }
 }
 
-/// Logs each request's method, path, status and latency, with a request id.
+/// Logs each request's method, path, status and latency (target `hookledger::http`).
 fn tracing_actix() -> actix_web::middleware::Logger {
     actix_web::middleware::Logger::new("%r %s %Dms").log_target("hookledger::http")
 }

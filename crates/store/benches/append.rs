@@ -53,6 +53,7 @@ fn main() {
             WriterConfig {
                 batch_max,
                 queue_max: 1 << 16,
+                ..WriterConfig::default()
             },
             None,
         )

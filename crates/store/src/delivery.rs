@@ -209,9 +209,9 @@ pub struct DeliveryTx<'c> {
 }
 
 impl<'c> WriteCtx<'c> {
-    /// Outbound delivery state, inside this job's savepoint.
+    /// Outbound delivery state, inside this job's savepoint (opened on first use).
     pub fn deliveries(&self) -> DeliveryTx<'c> {
-        DeliveryTx { conn: self.conn }
+        DeliveryTx { conn: self.sql() }
     }
 }
 

@@ -8,10 +8,13 @@
 //! - [`delivery`]: outbound delivery state outside the digest (subscriptions, deliveries,
 //!   attempts, the delivery worker's cursor).
 //! - [`verify`]: recomputing the chain.
-//! - [`writer`]: the one writer thread with group commit.
+//! - [`writer`]: the one writer thread with group commit, over state staged in memory.
+//! - [`checkpoint`]: the WAL checkpointer thread (off the commit path).
 //! - [`requestlog`]: the operational log of every inbound request, in its own file.
 //! - [`projection`]: the tables projectors write (documents, journal lines, outbox) and the
 //!   state digest over them.
+//! - [`staging`]: projection writes staged in memory per job and batch, and the cache of
+//!   committed documents (typed values, so a read is a clone, not a parse).
 //! - [`ledger`]: the accountant's queries (trial balance, journal, register).
 //! - [`rebuild`]: replay's SQL (rebuild targets, checkpoints, the swap into the live file).
 //! - [`console`]: the web console's read-only queries (the timeline newest first, what an
@@ -20,6 +23,7 @@
 //! A [`Store`] is a path plus a pool of read-only connections. The one read-write connection
 //! lives inside the [`writer::Writer`] thread; readers run beside it thanks to WAL.
 
+pub mod checkpoint;
 pub mod console;
 pub mod delivery;
 pub mod hash;
@@ -30,6 +34,7 @@ pub mod projection;
 pub mod rebuild;
 pub mod requestlog;
 pub mod schema;
+pub mod staging;
 pub mod verify;
 pub mod writer;
 
@@ -40,7 +45,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use log::{Appended, EventFilter, WriteCtx};
-pub use projection::ProjectionTx;
+pub use projection::{ProjectionTx, Staging};
 pub use verify::VerifyReport;
 pub use writer::{BatchReport, WriteError, Writer, WriterConfig};
 

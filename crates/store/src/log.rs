@@ -1,11 +1,14 @@
 //! Appending to the log (inside the writer's transaction) and reading it back.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
 use chrono::Utc;
 use domain::{event_id_for_key, Dedupe, Event, NewEvent, DEFAULT_TENANT};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::hash::{row_hash, HashInput, GENESIS_HASH, HASH_LAYOUT};
-use crate::projection::ProjectionTx;
+use crate::projection::{ProjectionTx, Staging};
 use crate::StoreError;
 
 /// The last appended event, which the next one chains to.
@@ -51,22 +54,162 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// The last event of a stream, as dedupe and `stream_version` need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamHead {
+    pub seq: u64,
+    pub version: u64,
+    pub idempotency_key: String,
+}
+
+/// Stream heads of committed events kept in memory at most, per generation (two generations).
+const STREAM_HEADS_PER_GENERATION: usize = 65_536;
+
+/// Events appended by the batch's finished jobs and not yet inserted, with the indexes that
+/// dedupe needs, and a cache of committed stream heads. Owned by the writer thread.
+#[derive(Default)]
+pub(crate) struct StagedEvents {
+    /// In `seq` order.
+    pending: Vec<Event>,
+    streams: HashMap<String, StreamHead>,
+    keys: HashMap<String, u64>,
+    heads_young: HashMap<String, Option<StreamHead>>,
+    heads_old: HashMap<String, Option<StreamHead>>,
+}
+
+impl StagedEvents {
+    /// Adds the events of a job that succeeded.
+    pub(crate) fn absorb(&mut self, events: &[Event]) {
+        for event in events {
+            self.streams.insert(
+                event.stream.clone(),
+                StreamHead {
+                    seq: event.seq,
+                    version: event.stream_version,
+                    idempotency_key: event.idempotency_key.clone(),
+                },
+            );
+            self.keys.insert(event.idempotency_key.clone(), event.seq);
+            self.pending.push(event.clone());
+        }
+    }
+
+    fn remember_head(&mut self, stream: &str, head: Option<StreamHead>) {
+        if self.heads_young.len() >= STREAM_HEADS_PER_GENERATION {
+            self.heads_old = std::mem::take(&mut self.heads_young);
+        }
+        self.heads_young.insert(stream.to_owned(), head);
+    }
+
+    fn cached_head(&mut self, stream: &str) -> Option<Option<StreamHead>> {
+        if let Some(head) = self.streams.get(stream) {
+            return Some(Some(head.clone()));
+        }
+        if let Some(head) = self.heads_young.get(stream) {
+            return Some(head.clone());
+        }
+        let head = self.heads_old.remove(stream)?;
+        self.remember_head(stream, head.clone());
+        Some(head)
+    }
+
+    /// Inserts the pending events on `conn` (inside the writer's transaction); their stream
+    /// heads move to the cache. Returns the number inserted.
+    pub(crate) fn flush(&mut self, conn: &Connection) -> Result<usize, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO events (seq, id, stream, stream_version, type, type_version, source,
+             tenant, recorded_at, idempotency_key, payload, raw_request, hash_layout,
+             prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+        )?;
+        let tenant = DEFAULT_TENANT.to_string();
+        for event in &self.pending {
+            stmt.execute(params![
+                event.seq,
+                event.id.to_string(),
+                event.stream,
+                event.stream_version,
+                event.event_type,
+                event.type_version,
+                event.source,
+                tenant,
+                event.recorded_at,
+                event.idempotency_key,
+                event.payload,
+                event.raw_request,
+                HASH_LAYOUT,
+                event.prev_hash,
+                event.hash,
+            ])?;
+        }
+        let n = self.pending.len();
+        self.pending.clear();
+        self.keys.clear();
+        let streams = std::mem::take(&mut self.streams);
+        for (stream, head) in streams {
+            self.remember_head(&stream, Some(head));
+        }
+        Ok(n)
+    }
+
+    /// Drops everything, the cache included (after a rollback).
+    pub(crate) fn forget(&mut self) {
+        *self = StagedEvents::default();
+    }
+}
+
 /// The writer's view of the open transaction, handed to each job in a batch.
 ///
-/// Everything a job does through it commits or rolls back with that job's savepoint.
+/// Appends and projection writes are staged in memory and written when the batch commits (a
+/// job that fails is dropped from memory: no savepoint needed). A job that needs SQL of its own
+/// ([`WriteCtx::deliveries`], [`WriteCtx::insert_token`], [`WriteCtx::conn_events`]) first
+/// writes what the batch staged so far, then runs inside a SAVEPOINT of its own; its own staged
+/// writes are not visible to that SQL.
 pub struct WriteCtx<'c> {
     pub(crate) conn: &'c Connection,
+    pub(crate) staging: &'c Staging,
+    pub(crate) events: &'c RefCell<StagedEvents>,
     pub(crate) head: Head,
     pub(crate) appended: Vec<Event>,
+    /// True once the job opened its savepoint for direct SQL.
+    pub(crate) direct: Cell<bool>,
+    /// A failure to open the savepoint: the writer rolls the whole batch back.
+    pub(crate) poisoned: RefCell<Option<StoreError>>,
 }
 
 impl<'c> WriteCtx<'c> {
-    pub(crate) fn new(conn: &'c Connection, head: Head) -> WriteCtx<'c> {
+    pub(crate) fn new(
+        conn: &'c Connection,
+        staging: &'c Staging,
+        events: &'c RefCell<StagedEvents>,
+        head: Head,
+    ) -> WriteCtx<'c> {
         WriteCtx {
             conn,
+            staging,
+            events,
             head,
             appended: Vec::new(),
+            direct: Cell::new(false),
+            poisoned: RefCell::new(None),
         }
+    }
+
+    /// The connection, for a job's own SQL: the batch's staged rows are written first and the
+    /// job's savepoint is opened (once).
+    pub(crate) fn sql(&self) -> &'c Connection {
+        if !self.direct.get() {
+            self.direct.set(true);
+            let opened = self
+                .events
+                .borrow_mut()
+                .flush(self.conn)
+                .and_then(|_| self.staging.flush(self.conn))
+                .and_then(|_| Ok(self.conn.execute_batch("SAVEPOINT job")?));
+            if let Err(error) = opened {
+                *self.poisoned.borrow_mut() = Some(error);
+            }
+        }
+        self.conn
     }
 
     /// The `seq` of the last event in the log as this job sees it.
@@ -74,60 +217,94 @@ impl<'c> WriteCtx<'c> {
         self.head.seq
     }
 
-    /// The projection tables, inside this job's savepoint.
+    /// The projection tables, staged with this job.
     pub fn projections(&self) -> ProjectionTx<'c> {
-        ProjectionTx::new(self.conn)
+        ProjectionTx::staged(self.conn, self.staging)
     }
 
     /// Stores a bearer token (as its SHA-256) with its role.
     pub fn insert_token(&self, token: &str, role: &str) -> Result<(), StoreError> {
         let now = domain::time::format_micros(Utc::now());
-        crate::ops::insert_token(self.conn, token, role, &DEFAULT_TENANT.to_string(), &now)
+        crate::ops::insert_token(self.sql(), token, role, &DEFAULT_TENANT.to_string(), &now)
     }
 
-    /// Reads events already in the log (including those this batch appended).
+    /// Reads events already in the log (including those earlier jobs of this batch appended).
     pub fn conn_events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
-        query_events(self.conn, filter)
+        query_events(self.sql(), filter)
+    }
+
+    /// The last event of `stream` as this job sees it.
+    fn stream_head(&self, stream: &str) -> Result<Option<StreamHead>, StoreError> {
+        if let Some(event) = self.appended.iter().rev().find(|e| e.stream == stream) {
+            return Ok(Some(StreamHead {
+                seq: event.seq,
+                version: event.stream_version,
+                idempotency_key: event.idempotency_key.clone(),
+            }));
+        }
+        let mut staged = self.events.borrow_mut();
+        if let Some(head) = staged.cached_head(stream) {
+            return Ok(head);
+        }
+        let head = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, stream_version, idempotency_key FROM events
+                 WHERE stream = ?1 ORDER BY stream_version DESC LIMIT 1",
+            )?
+            .query_row([stream], |row| {
+                Ok(StreamHead {
+                    seq: row.get(0)?,
+                    version: row.get(1)?,
+                    idempotency_key: row.get(2)?,
+                })
+            })
+            .optional()?;
+        staged.remember_head(stream, head.clone());
+        Ok(head)
+    }
+
+    /// The `seq` of the event recorded under `key`, as this job sees the log.
+    fn seq_of_key(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        if let Some(event) = self.appended.iter().find(|e| e.idempotency_key == key) {
+            return Ok(Some(event.seq));
+        }
+        if let Some(seq) = self.events.borrow().keys.get(key) {
+            return Ok(Some(*seq));
+        }
+        // The condition is the partial index's own (schema 5), so that SQLite uses it.
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT seq FROM events WHERE idempotency_key = ?1
+                 AND substr(idempotency_key, 1, length(stream) + 1) <> stream || '#'",
+            )?
+            .query_row([key], |row| row.get::<_, u64>(0))
+            .optional()?)
     }
 
     /// Appends `event` unless its dedupe rule finds it already recorded; returns the stored
     /// event (the original, for a duplicate).
     pub fn append(&mut self, event: &NewEvent) -> Result<(Appended, Event), StoreError> {
-        let last_in_stream = self
-            .conn
-            .query_row(
-                "SELECT seq, stream_version, idempotency_key FROM events
-                 WHERE stream = ?1 ORDER BY stream_version DESC LIMIT 1",
-                [&event.stream],
-                |row| {
-                    Ok((
-                        row.get::<_, u64>(0)?,
-                        row.get::<_, u64>(1)?,
-                        row.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let last_version = last_in_stream.as_ref().map_or(0, |(_, v, _)| *v);
+        let last_in_stream = self.stream_head(&event.stream)?;
+        let last_version = last_in_stream.as_ref().map_or(0, |h| h.version);
         let idempotency_key = match &event.dedupe {
             Dedupe::Key(key) => {
-                if let Some(seq) = self
-                    .conn
-                    .query_row(
-                        "SELECT seq FROM events WHERE idempotency_key = ?1",
-                        [key],
-                        |row| row.get::<_, u64>(0),
-                    )
-                    .optional()?
-                {
+                if is_content_key(&event.stream, key) {
+                    return Err(StoreError::Invariant(format!(
+                        "request key {key:?} has the form of a content key of stream {:?}",
+                        event.stream
+                    )));
+                }
+                if let Some(seq) = self.seq_of_key(key)? {
                     return self.duplicate_of(seq);
                 }
                 key.clone()
             }
             Dedupe::SameAsLast(digest) => {
-                if let Some((seq, version, key)) = &last_in_stream {
-                    if *key == content_key(&event.stream, *version, digest) {
-                        return self.duplicate_of(*seq);
+                if let Some(head) = &last_in_stream {
+                    if head.idempotency_key == content_key(&event.stream, head.version, digest) {
+                        return self.duplicate_of(head.seq);
                     }
                 }
                 content_key(&event.stream, last_version + 1, digest)
@@ -137,8 +314,20 @@ impl<'c> WriteCtx<'c> {
     }
 
     fn duplicate_of(&self, seq: u64) -> Result<(Appended, Event), StoreError> {
-        let original = read_event(self.conn, seq)?
-            .ok_or_else(|| StoreError::Invariant(format!("event {seq} vanished")))?;
+        let staged = self
+            .appended
+            .iter()
+            .find(|e| e.seq == seq)
+            .cloned()
+            .or_else(|| {
+                let events = self.events.borrow();
+                events.pending.iter().find(|e| e.seq == seq).cloned()
+            });
+        let original = match staged {
+            Some(event) => event,
+            None => read_event(self.conn, seq)?
+                .ok_or_else(|| StoreError::Invariant(format!("event {seq} vanished")))?,
+        };
         let appended = Appended {
             seq,
             id: original.id,
@@ -189,29 +378,6 @@ impl<'c> WriteCtx<'c> {
         .ok_or_else(|| {
             StoreError::Invariant(format!("head hash {:?} is not hex", self.head.hash))
         })?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO events (seq, id, stream, stream_version, type, type_version, source,
-                 tenant, recorded_at, idempotency_key, payload, raw_request, hash_layout,
-                 prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
-            )?
-            .execute(params![
-                seq,
-                id_text,
-                new.stream,
-                stream_version,
-                new.event_type,
-                new.type_version,
-                new.source.as_str(),
-                tenant,
-                recorded_at,
-                idempotency_key,
-                payload,
-                raw_request,
-                HASH_LAYOUT,
-                self.head.hash,
-                hash,
-            ])?;
         let event = Event {
             seq,
             id,
@@ -243,6 +409,12 @@ impl<'c> WriteCtx<'c> {
         };
         Ok((appended, event))
     }
+}
+
+/// True when `key` has the form of a content key of `stream` (`{stream}#…`): such keys are
+/// unique by `(stream, stream_version)` and not in the request-key index.
+fn is_content_key(stream: &str, key: &str) -> bool {
+    key.len() > stream.len() && key.starts_with(stream) && key.as_bytes()[stream.len()] == b'#'
 }
 
 /// The idempotency key of a content-deduplicated event: unique by stream position, and carrying

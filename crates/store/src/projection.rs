@@ -7,13 +7,20 @@
 //! - `proj_journal_lines`: the double-entry journal, one row per line, for the ledger queries;
 //! - `proj_outbox`: the outbound events the projectors emitted, with deterministic ids.
 //!
-//! # The state digest (layout 1)
-//! SHA-256 over, for each table in the order docs, journal lines, outbox, and each row in
-//! primary-key order: every column as `len(bytes)` (u64 big-endian) followed by the bytes
-//! (integers as ASCII decimal text), preceded by the table's name framed the same way.
-//! `proj_meta` (replay bookkeeping) is not covered.
+//! # The state digest (layout 2)
+//! SHA-256 over the tag `hookledger-digest-v2` framed as below, then, for each table in the
+//! order docs, journal lines, outbox, the table's name framed, then each row in primary-key
+//! order (`kind, key`; `seq, entry_id, line_no`; `seq, id`): every column as `len(bytes)`
+//! (u64 big-endian) followed by the bytes (integers as ASCII decimal text). `proj_meta` (replay
+//! bookkeeping) is not covered. Layout 1 (before schema 5) had no tag and ordered journal lines
+//! by `entry_id, line_no` and the outbox by `id`; docs/replay.md keeps its description.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::staging::Body;
+pub use crate::staging::{Staging, DOC_CACHE_BYTES_DEFAULT};
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
@@ -46,69 +53,109 @@ pub struct OutboxRow {
 }
 
 /// Projection reads and writes on one connection (the writer's, or replay's).
+///
+/// Without [`Staging`] (`ProjectionTx::new`, the readers' and tools' form) every call is SQL on
+/// the connection. With it ([`ProjectionTx::staged`], the writer's and replay's form) writes are
+/// kept in memory and written by [`Staging::flush`], each table once per batch in primary-key
+/// order; reads see this job's writes, then the batch's, then the committed documents cached in
+/// memory, and only then the database.
 #[derive(Clone, Copy)]
 pub struct ProjectionTx<'c> {
     conn: &'c Connection,
+    staging: Option<&'c Staging>,
 }
 
 impl<'c> ProjectionTx<'c> {
     pub fn new(conn: &'c Connection) -> ProjectionTx<'c> {
-        ProjectionTx { conn }
+        ProjectionTx {
+            conn,
+            staging: None,
+        }
     }
 
+    /// Writes go to `staging` until it is flushed.
+    pub fn staged(conn: &'c Connection, staging: &'c Staging) -> ProjectionTx<'c> {
+        ProjectionTx {
+            conn,
+            staging: Some(staging),
+        }
+    }
+
+    /// A document's body as text.
     pub fn get_doc(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
-        get_doc(self.conn, kind, key)
+        let Some(staging) = self.staging else {
+            return get_doc(self.conn, kind, key);
+        };
+        if let Some(found) = staging.lookup_text(kind, key)? {
+            return Ok(found);
+        }
+        let body = get_doc(self.conn, kind, key)?;
+        staging.remember(kind, key, body.clone());
+        Ok(body)
     }
 
+    /// A document as `T`. Staged, the value is kept as `T` in memory, so that reading it again
+    /// costs a clone, not a parse.
+    pub fn get_typed<T>(&self, kind: &str, key: &str) -> Result<Option<T>, StoreError>
+    where
+        T: DeserializeOwned + Serialize + Clone + Send + 'static,
+    {
+        let Some(staging) = self.staging else {
+            return get_doc(self.conn, kind, key)?
+                .map(|body| parse_doc(kind, key, &body))
+                .transpose();
+        };
+        if let Some(found) = staging.lookup_typed::<T>(kind, key)? {
+            return Ok(found);
+        }
+        let body = get_doc(self.conn, kind, key)?;
+        let value = body
+            .as_deref()
+            .map(|body| parse_doc::<T>(kind, key, body))
+            .transpose()?;
+        staging.remember_typed(kind, key, value.clone(), body.map_or(0, |b| b.len()));
+        Ok(value)
+    }
+
+    /// Writes a document's body text.
     pub fn put_doc(&self, kind: &str, key: &str, body: &str, seq: u64) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO proj_docs (kind, key, body, seq) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, seq = excluded.seq",
-            )?
-            .execute(params![kind, key, body, seq])?;
-        Ok(())
+        if let Some(staging) = self.staging {
+            staging.put(kind, key, Body::Text(body.to_owned()), seq);
+            return Ok(());
+        }
+        write_doc(self.conn, kind, key, body, seq)
+    }
+
+    /// Writes a document as `value` (JSON by serde). Staged, it is serialised once, at the
+    /// flush, however often it is written before.
+    pub fn put_typed<T>(&self, kind: &str, key: &str, value: T, seq: u64) -> Result<(), StoreError>
+    where
+        T: Serialize + Clone + Send + 'static,
+    {
+        if let Some(staging) = self.staging {
+            staging.put(kind, key, Body::Typed(Box::new(value)), seq);
+            return Ok(());
+        }
+        write_doc(self.conn, kind, key, &to_text(kind, key, &value)?, seq)
     }
 
     pub fn insert_journal_line(&self, line: &JournalLine) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO proj_journal_lines (entry_id, line_no, seq, recorded_at, account,
-                 currency, debit_minor, credit_minor, memo) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-            )?
-            .execute(params![
-                line.entry_id,
-                line.line_no,
-                line.seq,
-                line.recorded_at,
-                line.account,
-                line.currency,
-                line.debit_minor,
-                line.credit_minor,
-                line.memo
-            ])?;
-        Ok(())
+        if let Some(staging) = self.staging {
+            staging.push_line(line.clone());
+            return Ok(());
+        }
+        write_journal_line(self.conn, line)
     }
 
-    /// Inserts an outbox row; a row with the same id already there is left as it is (ids are
-    /// derived from the causing event, so the same row is the same fact).
+    /// Inserts an outbox row; a row with the same `seq` and id already there is left as it is
+    /// (ids are derived from the causing event, so the same row is the same fact). Staged, the
+    /// row is written at the flush and this answers `true`.
     pub fn insert_outbox(&self, row: &OutboxRow) -> Result<bool, StoreError> {
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO proj_outbox (id, seq, event, destination, stream, recorded_at,
-                 payload) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![
-                row.id,
-                row.seq,
-                row.event,
-                row.destination,
-                row.stream,
-                row.recorded_at,
-                row.payload
-            ])?;
-        Ok(inserted == 1)
+        if let Some(staging) = self.staging {
+            staging.push_outbox(row.clone());
+            return Ok(true);
+        }
+        write_outbox(self.conn, row)
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -128,6 +175,74 @@ impl<'c> ProjectionTx<'c> {
         )?;
         Ok(())
     }
+}
+
+/// Parses a stored document.
+fn parse_doc<T: DeserializeOwned>(kind: &str, key: &str, body: &str) -> Result<T, StoreError> {
+    serde_json::from_str(body)
+        .map_err(|e| StoreError::Corrupt(format!("stored {kind} {key} does not parse: {e}")))
+}
+
+/// A document's JSON text.
+pub(crate) fn to_text<T: Serialize + ?Sized>(
+    kind: &str,
+    key: &str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Invariant(format!("cannot serialise {kind} {key}: {e}")))
+}
+
+pub(crate) fn write_doc(
+    conn: &Connection,
+    kind: &str,
+    key: &str,
+    body: &str,
+    seq: u64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO proj_docs (kind, key, body, seq) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, seq = excluded.seq",
+    )?
+    .execute(params![kind, key, body, seq])?;
+    Ok(())
+}
+
+pub(crate) fn write_journal_line(conn: &Connection, line: &JournalLine) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO proj_journal_lines (entry_id, line_no, seq, recorded_at, account,
+         currency, debit_minor, credit_minor, memo) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    )?
+    .execute(params![
+        line.entry_id,
+        line.line_no,
+        line.seq,
+        line.recorded_at,
+        line.account,
+        line.currency,
+        line.debit_minor,
+        line.credit_minor,
+        line.memo
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn write_outbox(conn: &Connection, row: &OutboxRow) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO proj_outbox (id, seq, event, destination, stream, recorded_at,
+             payload) VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT (seq, id) DO NOTHING",
+        )?
+        .execute(params![
+            row.id,
+            row.seq,
+            row.event,
+            row.destination,
+            row.stream,
+            row.recorded_at,
+            row.payload
+        ])?;
+    Ok(inserted == 1)
 }
 
 /// One document by kind and key.
@@ -194,6 +309,9 @@ pub fn outbox_after(conn: &Connection, after_seq: u64) -> Result<Vec<OutboxRow>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The digest layout's tag, framed first.
+const DIGEST_LAYOUT_TAG: &[u8] = b"hookledger-digest-v2";
+
 /// The tables the digest covers, with their columns in primary-key order.
 const DIGEST_TABLES: &[(&str, &str)] = &[
     (
@@ -203,12 +321,12 @@ const DIGEST_TABLES: &[(&str, &str)] = &[
     (
         "proj_journal_lines",
         "SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor,
-         credit_minor, memo FROM proj_journal_lines ORDER BY entry_id, line_no",
+         credit_minor, memo FROM proj_journal_lines ORDER BY seq, entry_id, line_no",
     ),
     (
         "proj_outbox",
         "SELECT id, seq, event, destination, stream, recorded_at, payload
-         FROM proj_outbox ORDER BY id",
+         FROM proj_outbox ORDER BY seq, id",
     ),
 ];
 
@@ -220,6 +338,7 @@ pub fn digest(conn: &Connection) -> Result<String, StoreError> {
         hasher.update((bytes.len() as u64).to_be_bytes());
         hasher.update(bytes);
     };
+    frame(DIGEST_LAYOUT_TAG);
     for (table, sql) in DIGEST_TABLES {
         frame(table.as_bytes());
         let mut stmt = conn.prepare(sql)?;

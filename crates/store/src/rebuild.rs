@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::projection::ProjectionTx;
+use crate::projection::{ProjectionTx, Staging};
 use crate::{Durability, Store, StoreError};
 
 /// `proj_meta` keys that are replay's own bookkeeping (never swapped into the live database).
@@ -43,6 +43,8 @@ pub struct Checkpoint {
 pub struct Rebuild {
     path: PathBuf,
     conn: Connection,
+    /// Projection writes of the open chunk, written once each at its commit.
+    staging: Staging,
 }
 
 /// The SQLite files of a database: the file, its WAL and its shared-memory index.
@@ -77,9 +79,11 @@ impl Rebuild {
         let store = Store::open(path, Durability::Normal)?;
         let conn = store.open_writer_connection()?;
         conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(Rebuild {
             path: path.to_path_buf(),
             conn,
+            staging: Staging::default(),
         })
     }
 
@@ -92,9 +96,15 @@ impl Rebuild {
         &self.conn
     }
 
-    /// The projection tables of the target, inside the open transaction.
+    /// The projection tables of the target, staged in memory until the chunk commits. Call
+    /// [`Rebuild::applied`] after each event.
     pub fn projections(&self) -> ProjectionTx<'_> {
-        ProjectionTx::new(&self.conn)
+        ProjectionTx::staged(&self.conn, &self.staging)
+    }
+
+    /// Ends one event's fold: its writes join the chunk's.
+    pub fn applied(&self) {
+        self.staging.end_job(true);
     }
 
     /// The last checkpoint, or `None` if this file is not a rebuild in progress.
@@ -139,6 +149,8 @@ impl Rebuild {
 
     /// Records `checkpoint` and commits the open transaction.
     pub fn commit(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        self.staging.end_job(true);
+        self.staging.flush(&self.conn)?;
         let meta = self.projections();
         meta.set_meta(META_APPLIED_SEQ, &checkpoint.applied_seq.to_string())?;
         meta.set_meta(META_APPLIED_HASH, &checkpoint.applied_hash)?;
@@ -149,6 +161,7 @@ impl Rebuild {
 
     /// Rolls back the open transaction (after a failure).
     pub fn rollback(&self) {
+        self.staging.forget();
         let _ = self.conn.execute_batch("ROLLBACK");
     }
 
@@ -238,28 +251,28 @@ const SWAP_SQL: &str = "BEGIN IMMEDIATE;
         WHERE body IS NOT excluded.body OR seq IS NOT excluded.seq;
     DELETE FROM main.proj_journal_lines AS m WHERE NOT EXISTS (
         SELECT 1 FROM shadow.proj_journal_lines s
-        WHERE s.entry_id = m.entry_id AND s.line_no = m.line_no);
+        WHERE s.seq = m.seq AND s.entry_id = m.entry_id AND s.line_no = m.line_no);
     INSERT INTO main.proj_journal_lines (entry_id, line_no, seq, recorded_at, account, currency,
         debit_minor, credit_minor, memo)
         SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor, credit_minor,
         memo FROM shadow.proj_journal_lines WHERE true
-        ON CONFLICT (entry_id, line_no) DO UPDATE SET seq = excluded.seq,
+        ON CONFLICT (seq, entry_id, line_no) DO UPDATE SET
         recorded_at = excluded.recorded_at, account = excluded.account,
         currency = excluded.currency, debit_minor = excluded.debit_minor,
         credit_minor = excluded.credit_minor, memo = excluded.memo
-        WHERE seq IS NOT excluded.seq OR recorded_at IS NOT excluded.recorded_at
+        WHERE recorded_at IS NOT excluded.recorded_at
         OR account IS NOT excluded.account OR currency IS NOT excluded.currency
         OR debit_minor IS NOT excluded.debit_minor OR credit_minor IS NOT excluded.credit_minor
         OR memo IS NOT excluded.memo;
     DELETE FROM main.proj_outbox AS m WHERE NOT EXISTS (SELECT 1 FROM shadow.proj_outbox s
-        WHERE s.id = m.id);
+        WHERE s.seq = m.seq AND s.id = m.id);
     INSERT INTO main.proj_outbox (id, seq, event, destination, stream, recorded_at, payload)
         SELECT id, seq, event, destination, stream, recorded_at, payload
         FROM shadow.proj_outbox WHERE true
-        ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, event = excluded.event,
+        ON CONFLICT (seq, id) DO UPDATE SET event = excluded.event,
         destination = excluded.destination, stream = excluded.stream,
         recorded_at = excluded.recorded_at, payload = excluded.payload
-        WHERE seq IS NOT excluded.seq OR event IS NOT excluded.event
+        WHERE event IS NOT excluded.event
         OR destination IS NOT excluded.destination OR stream IS NOT excluded.stream
         OR recorded_at IS NOT excluded.recorded_at OR payload IS NOT excluded.payload;
     DELETE FROM main.proj_meta WHERE substr(key, 1, 7) != 'replay.';

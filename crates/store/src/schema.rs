@@ -149,6 +149,102 @@ const MIGRATIONS: &[&str] = &[
         seq  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 5: the write path at SQLite's own pace (docs/decisions/0006-staged-write-path.md).
+    // - Documents and outbox rows (hundreds of bytes to kilobytes each) move to rowid tables
+    //   with a UNIQUE index on their key: a WITHOUT ROWID B-tree keeps whole rows in its interior
+    //   pages too, so large rows cost a low fan-out, deep trees and constant rebalancing.
+    // - Outbox rows and journal lines are keyed by the causing `seq` first, so a batch appends
+    //   at the right-hand end of each B-tree instead of dirtying one random page per row.
+    // - The log loses `UNIQUE (id)`: an event's id is the UUIDv5 of its idempotency key, which
+    //   is unique already, so the index only cost a random page per append. The idempotency
+    //   key's unique index covers request keys only (Stripe's event id, seed 002's content):
+    //   a content key is `{stream}#{stream_version}:{digest}`, unique by `(stream,
+    //   stream_version)` already, and looked up through that index.
+    // Every table is rebuilt with every stored value unchanged (the hash chain covers values,
+    // not pages); the log's triggers come back with it.
+    r#"
+    CREATE TABLE events_v5 (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT    NOT NULL,
+        stream          TEXT    NOT NULL,
+        stream_version  INTEGER NOT NULL,
+        type            TEXT    NOT NULL,
+        type_version    INTEGER NOT NULL,
+        source          TEXT    NOT NULL,
+        tenant          TEXT    NOT NULL,
+        recorded_at     TEXT    NOT NULL,
+        idempotency_key TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        raw_request     TEXT    NOT NULL,
+        hash_layout     INTEGER NOT NULL,
+        prev_hash       TEXT    NOT NULL,
+        hash            TEXT    NOT NULL,
+        UNIQUE (stream, stream_version)
+    );
+    INSERT INTO events_v5 (seq, id, stream, stream_version, type, type_version, source, tenant,
+        recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash)
+        SELECT seq, id, stream, stream_version, type, type_version, source, tenant,
+        recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash
+        FROM events ORDER BY seq;
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    CREATE UNIQUE INDEX events_by_request_key ON events (idempotency_key)
+        WHERE substr(idempotency_key, 1, length(stream) + 1) <> stream || '#';
+    CREATE INDEX events_by_type ON events (type, seq);
+    CREATE INDEX events_by_source ON events (source, seq);
+    CREATE INDEX events_by_time ON events (recorded_at, seq);
+    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the event log is append-only: DELETE refused'); END;
+
+    CREATE TABLE proj_docs_v5 (
+        kind TEXT    NOT NULL,
+        key  TEXT    NOT NULL,
+        body TEXT    NOT NULL,
+        seq  INTEGER NOT NULL,
+        UNIQUE (kind, key)
+    );
+    INSERT INTO proj_docs_v5 (kind, key, body, seq)
+        SELECT kind, key, body, seq FROM proj_docs ORDER BY seq, kind, key;
+    DROP TABLE proj_docs;
+    ALTER TABLE proj_docs_v5 RENAME TO proj_docs;
+
+    CREATE TABLE proj_journal_lines_v5 (
+        entry_id     TEXT    NOT NULL,
+        line_no      INTEGER NOT NULL,
+        seq          INTEGER NOT NULL,
+        recorded_at  TEXT    NOT NULL,
+        account      TEXT    NOT NULL,
+        currency     TEXT    NOT NULL,
+        debit_minor  INTEGER NOT NULL,
+        credit_minor INTEGER NOT NULL,
+        memo         TEXT    NOT NULL,
+        PRIMARY KEY (seq, entry_id, line_no)
+    ) WITHOUT ROWID;
+    INSERT INTO proj_journal_lines_v5 SELECT entry_id, line_no, seq, recorded_at, account,
+        currency, debit_minor, credit_minor, memo FROM proj_journal_lines
+        ORDER BY seq, entry_id, line_no;
+    DROP TABLE proj_journal_lines;
+    ALTER TABLE proj_journal_lines_v5 RENAME TO proj_journal_lines;
+    CREATE INDEX proj_journal_lines_by_account ON proj_journal_lines (account, seq);
+
+    CREATE TABLE proj_outbox_v5 (
+        id          TEXT    NOT NULL,
+        seq         INTEGER NOT NULL,
+        event       TEXT    NOT NULL,
+        destination TEXT    NOT NULL,
+        stream      TEXT    NOT NULL,
+        recorded_at TEXT    NOT NULL,
+        payload     TEXT    NOT NULL,
+        UNIQUE (seq, id)
+    );
+    INSERT INTO proj_outbox_v5 (id, seq, event, destination, stream, recorded_at, payload)
+        SELECT id, seq, event, destination, stream, recorded_at, payload
+        FROM proj_outbox ORDER BY seq, id;
+    DROP TABLE proj_outbox;
+    ALTER TABLE proj_outbox_v5 RENAME TO proj_outbox;
+    "#,
 ];
 
 /// The schema version this build writes.

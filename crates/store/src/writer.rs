@@ -2,11 +2,16 @@
 //! whole batches of jobs at once (group commit).
 //!
 //! Handlers submit jobs over a bounded channel and wait for their answer. The writer takes
-//! whatever is queued (up to `batch_max`), opens one transaction, runs each job in its own
-//! SAVEPOINT (a job that fails rolls back alone), commits, and only then answers every job in
-//! the batch: an answer is a promise that the job's effects are durable. A full queue is
-//! refused at once ([`WriteError::Busy`]), so memory stays bounded and callers can answer 503.
+//! whatever is queued (up to `batch_max`), opens one transaction and runs each job against
+//! state staged in memory ([`Staging`], [`StagedEvents`]): a job that fails is dropped from
+//! memory alone, with no savepoint. Then the batch's events and projection rows are written,
+//! each table once and in key order, the transaction commits, and only then is every job in the
+//! batch answered: an answer is a promise that the job's effects are durable. A job that needs
+//! SQL of its own gets a SAVEPOINT (see [`WriteCtx`]). A full queue is refused at once
+//! ([`WriteError::Busy`]), so memory stays bounded and callers can answer 503. The WAL is
+//! checkpointed by a thread of its own ([`Checkpointer`]), off the commit path.
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,7 +21,9 @@ use domain::Event;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::log::{Head, WriteCtx};
+use crate::checkpoint::Checkpointer;
+use crate::log::{Head, StagedEvents, WriteCtx};
+use crate::projection::Staging;
 use crate::{Store, StoreError};
 
 /// The writer's limits.
@@ -26,6 +33,10 @@ pub struct WriterConfig {
     pub batch_max: usize,
     /// Jobs waiting at most; one more is refused with [`WriteError::Busy`].
     pub queue_max: usize,
+    /// Body bytes of committed projection documents kept in memory.
+    pub doc_cache_bytes: usize,
+    /// Checkpoint the WAL from a thread of its own instead of inside a commit.
+    pub checkpoint_off_thread: bool,
 }
 
 impl Default for WriterConfig {
@@ -33,9 +44,15 @@ impl Default for WriterConfig {
         WriterConfig {
             batch_max: 256,
             queue_max: 8192,
+            doc_cache_bytes: crate::projection::DOC_CACHE_BYTES_DEFAULT,
+            checkpoint_off_thread: true,
         }
     }
 }
+
+/// The page cache of the writer's connection, in KiB: a batch's pages, and the upper levels of
+/// every B-tree it appends to, stay in memory instead of being read back and spilled.
+pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
 /// Why a job got no answer of its own.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -85,12 +102,25 @@ impl Writer {
         observer: Option<Observer>,
     ) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let conn = store.open_writer_connection()?;
-        let head = Head::load(&conn)?;
+        conn.pragma_update(None, "cache_size", -i64::from(WRITER_CACHE_KIB))?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let checkpointer = if config.checkpoint_off_thread {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            Some(Checkpointer::spawn(store)?)
+        } else {
+            None
+        };
+        let state = WriterState {
+            head: Head::load(&conn)?,
+            staging: Staging::new(config.doc_cache_bytes),
+            events: RefCell::new(StagedEvents::default()),
+            checkpointer,
+        };
         let (jobs, queue) = mpsc::channel(config.queue_max.max(1));
         let batch_max = config.batch_max.max(1);
         let thread = std::thread::Builder::new()
             .name("hookledger-writer".into())
-            .spawn(move || run(conn, head, queue, batch_max, observer))
+            .spawn(move || run(conn, state, queue, batch_max, observer))
             .map_err(|e| StoreError::Invariant(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { jobs }, thread))
     }
@@ -144,9 +174,17 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         .unwrap_or_else(|e| panic!("cannot build a current-thread runtime: {e}"))
 }
 
+/// Everything the writer thread owns besides its connection.
+struct WriterState {
+    head: Head,
+    staging: Staging,
+    events: RefCell<StagedEvents>,
+    checkpointer: Option<Checkpointer>,
+}
+
 fn run(
     conn: Connection,
-    mut head: Head,
+    mut state: WriterState,
     mut queue: mpsc::Receiver<Job>,
     batch_max: usize,
     observer: Option<Observer>,
@@ -161,30 +199,44 @@ fn run(
             }
         }
         let started = Instant::now();
-        match commit_batch(&conn, &mut head, &mut batch) {
+        match commit_batch(&conn, &mut state, &mut batch) {
             Ok((replies, appended)) => {
                 let report = BatchReport {
                     jobs: replies.len(),
                     events_appended: appended.len(),
                     commit_duration: started.elapsed(),
-                    head_seq: head.seq,
+                    head_seq: state.head.seq,
                 };
+                if let Some(checkpointer) = &state.checkpointer {
+                    checkpointer.nudge();
+                }
                 if let Some(observe) = &observer {
                     observe(&report, &appended);
                 }
                 for reply in replies {
                     reply(Ok(()));
                 }
+                if state
+                    .checkpointer
+                    .as_ref()
+                    .is_some_and(Checkpointer::wants_writer)
+                {
+                    if let Err(error) = crate::checkpoint::passive_checkpoint(&conn) {
+                        tracing::warn!(%error, "WAL checkpoint failed");
+                    }
+                }
             }
             Err((error, replies)) => {
                 tracing::error!(%error, "batch commit failed; the batch is rolled back");
                 let _ = conn.execute_batch("ROLLBACK");
+                state.staging.forget();
+                state.events.borrow_mut().forget();
                 let error = Arc::new(error);
                 for reply in replies {
                     reply(Err(WriteError::Commit(error.clone())));
                 }
                 match Head::load(&conn) {
-                    Ok(reloaded) => head = reloaded,
+                    Ok(reloaded) => state.head = reloaded,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot reload the log head; the writer stops");
                         return;
@@ -197,40 +249,54 @@ fn run(
 
 type Replies = Vec<Reply>;
 
-/// Runs one batch in one transaction. On failure, the replies are returned with the error so
-/// that every caller is told.
+/// Runs one batch in one transaction: each job against the staged state, then the staged
+/// events and projection rows written in order, then COMMIT. On failure, the replies are
+/// returned with the error so that every caller is told.
 #[allow(clippy::type_complexity)]
 fn commit_batch(
     conn: &Connection,
-    head: &mut Head,
+    state: &mut WriterState,
     batch: &mut Vec<Job>,
 ) -> Result<(Replies, Vec<Event>), (StoreError, Replies)> {
     let mut replies: Replies = Vec::with_capacity(batch.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        for job in batch.drain(..) {
-            // The jobs cannot run: answer each with the failure without running it.
-            drop(job);
-        }
+        // The jobs cannot run: dropped unrun, each caller's answer channel closes and it is
+        // told the writer could not take it.
+        batch.clear();
         return Err((e.into(), replies));
     }
     let mut appended: Vec<Event> = Vec::new();
     for job in batch.drain(..) {
-        let mut ctx = WriteCtx::new(conn, head.clone());
-        let savepoint = conn.execute_batch("SAVEPOINT job");
+        let mut ctx = WriteCtx::new(conn, &state.staging, &state.events, state.head.clone());
         let (keep, reply) = job(&mut ctx);
-        let finish = if keep {
-            conn.execute_batch("RELEASE job")
-        } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
-        };
         replies.push(reply);
-        if let Err(e) = savepoint.and(finish) {
-            return Err((e.into(), replies));
+        if let Some(error) = ctx.poisoned.take() {
+            return Err((error, replies));
         }
+        if ctx.direct.get() {
+            let finish = if keep {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = finish {
+                return Err((e.into(), replies));
+            }
+        }
+        state.staging.end_job(keep);
         if keep {
-            *head = ctx.head;
+            state.head = ctx.head;
+            state.events.borrow_mut().absorb(&ctx.appended);
             appended.append(&mut ctx.appended);
         }
+    }
+    let flushed = state
+        .events
+        .borrow_mut()
+        .flush(conn)
+        .and_then(|_| state.staging.flush(conn));
+    if let Err(e) = flushed {
+        return Err((e, replies));
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => Ok((replies, appended)),

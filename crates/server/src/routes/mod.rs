@@ -10,12 +10,13 @@ pub mod webhooks;
 
 use actix_web::web;
 
-/// Registers every route.
+/// Registers every route. The inbound webhooks come first: actix tries resources in order and
+/// runs each parameterised one's regex on the way, so the hot paths match before any of them.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::health)
+    cfg.configure(webhooks::configure)
+        .service(health::health)
         .service(metrics::metrics)
         .configure(crate::openapi::configure)
         .configure(api::configure)
-        .configure(console::configure)
-        .configure(webhooks::configure);
+        .configure(console::configure);
 }

@@ -96,6 +96,7 @@ async fn a_failed_job_rolls_back_alone_and_the_batch_commits() {
     let log = open_log(WriterConfig {
         batch_max: 64,
         queue_max: 1024,
+        ..WriterConfig::default()
     });
     let mut tasks = Vec::new();
     for n in 0..40u32 {
@@ -241,6 +242,7 @@ async fn a_full_queue_is_refused_at_once_with_busy() {
     let log = open_log(WriterConfig {
         batch_max: 1,
         queue_max: 1,
+        ..WriterConfig::default()
     });
     // Hold the writer inside a job so that the queue fills behind it.
     let (release, hold) = std::sync::mpsc::channel::<()>();

@@ -74,9 +74,9 @@ pub fn delivery_status(status: &str) -> Markup {
     html! { span.status.(status) { (status) } }
 }
 
-/// The outbox rows emitted, each with the deliveries made of it (none until the delivery
-/// worker expands it, nor when no subscription takes its event; `skipped` when its
-/// destination was not configured).
+/// The outbox rows emitted, each with the deliveries made of it: none until the delivery
+/// worker expands it, nor when no configured endpoint takes it (a destination without a URL,
+/// no subscription to its event).
 pub fn outbox_table(outbox: &[OutboxRow], deliveries: &[Delivery]) -> Markup {
     html! {
         table.outbox {
@@ -95,7 +95,7 @@ pub fn outbox_table(outbox: &[OutboxRow], deliveries: &[Delivery]) -> Markup {
                         td {
                             @let made: Vec<&Delivery> = deliveries.iter().filter(|d| d.outbox_id == row.id).collect();
                             @if made.is_empty() {
-                                span.muted { "none (no endpoint takes it, or not expanded yet)" }
+                                span.muted { "none (no configured endpoint takes it, or not expanded yet)" }
                             }
                             @for d in made {
                                 div.delivery {

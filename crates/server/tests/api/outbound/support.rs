@@ -183,6 +183,22 @@ impl Service {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// `/metrics` once it contains `needle` (or fails after `within`).
+    pub async fn metrics_until(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.metrics().await;
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics did not show {needle} within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(self.url("/metrics"))

@@ -1,0 +1,110 @@
+//! The WAL checkpointer: a thread of its own that copies committed WAL frames back into the
+//! database file, so that no commit pays for it.
+//!
+//! SQLite's default runs a checkpoint inside the commit that crosses 1000 WAL pages, on the
+//! writer's thread and inside its latency. The writer turns that off (`wal_autocheckpoint=0`)
+//! and nudges this thread after each commit; the thread runs a PASSIVE checkpoint at most every
+//! [`CHECKPOINT_INTERVAL`] while commits arrive. PASSIVE never blocks the writer or readers; when
+//! it has copied every frame, the writer's next transaction starts the WAL over from its
+//! beginning, so the file stays small ([`WAL_SIZE_LIMIT_BYTES`] once reset). Under a load that
+//! never pauses, a background checkpoint never catches up with the last commit; then the writer
+//! finishes the job between two batches ([`Checkpointer::wants_writer`]).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::{Store, StoreError};
+
+/// At most one checkpoint per this interval while commits arrive.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// WAL frames (pages) past which the writer checkpoints the rest itself (about 32 MiB).
+pub const RESTART_FRAMES: i64 = 8192;
+/// The WAL file is truncated back to this size when it is reset (`journal_size_limit`).
+pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
+
+/// A handle on the checkpointer thread; dropping it ends the thread after a last checkpoint.
+pub(crate) struct Checkpointer {
+    nudges: SyncSender<()>,
+    /// The WAL's frames at the last checkpoint.
+    wal_frames: Arc<AtomicI64>,
+}
+
+impl Checkpointer {
+    pub(crate) fn spawn(store: &Store) -> Result<Checkpointer, StoreError> {
+        let conn = store.open_writer_connection()?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES)?;
+        let (nudges, received) = mpsc::sync_channel(1);
+        let wal_frames = Arc::new(AtomicI64::new(0));
+        let frames = wal_frames.clone();
+        std::thread::Builder::new()
+            .name("hookledger-checkpoint".into())
+            .spawn(move || run(&conn, &received, &frames))
+            .map_err(|e| StoreError::Invariant(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Checkpointer { nudges, wal_frames })
+    }
+
+    /// True when the WAL has grown past [`RESTART_FRAMES`]: the writer never paused long enough
+    /// for a background checkpoint to copy every frame, so the WAL cannot start over. The writer
+    /// then runs a PASSIVE checkpoint itself between two batches; it copies only the frames
+    /// committed since the last background one, and the next transaction restarts the WAL.
+    pub(crate) fn wants_writer(&self) -> bool {
+        if self.wal_frames.load(Ordering::Relaxed) >= RESTART_FRAMES {
+            self.wal_frames.store(0, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Tells the thread that a commit added frames (never blocks).
+    pub(crate) fn nudge(&self) {
+        let _ = self.nudges.try_send(());
+    }
+}
+
+fn run(conn: &Connection, nudges: &mpsc::Receiver<()>, wal_frames: &AtomicI64) {
+    let mut pending = false;
+    let mut last = Instant::now();
+    loop {
+        let wait = if pending {
+            CHECKPOINT_INTERVAL.saturating_sub(last.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        match nudges.recv_timeout(wait) {
+            Ok(()) => pending = true,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if pending {
+                    checkpoint(conn, wal_frames);
+                }
+                return;
+            }
+        }
+        if pending && last.elapsed() >= CHECKPOINT_INTERVAL {
+            checkpoint(conn, wal_frames);
+            last = Instant::now();
+            pending = false;
+        }
+    }
+}
+
+/// One PASSIVE checkpoint; the WAL's size is published for [`Checkpointer::wants_writer`]. A
+/// failure is logged and retried at the next nudge.
+fn checkpoint(conn: &Connection, wal_frames: &AtomicI64) {
+    match passive_checkpoint(conn) {
+        Ok(frames) => wal_frames.store(frames, Ordering::Relaxed),
+        Err(error) => {
+            tracing::warn!(%error, "WAL checkpoint failed; retried after the next commit")
+        }
+    }
+}
+
+/// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`; returns the WAL's frames.
+pub(crate) fn passive_checkpoint(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?)
+}
