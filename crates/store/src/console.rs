@@ -317,6 +317,23 @@ fn register_conditions(
     (clauses.join(" AND "), values)
 }
 
+/// The balance per currency of `account` (and its sub-accounts) from the lines before `since`.
+fn opening_balances(
+    conn: &Connection,
+    account: &str,
+    since: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let (clauses, values) = register_conditions(account, None, Some(since));
+    let mut stmt = conn.prepare(&format!(
+        "SELECT l.currency, SUM(l.debit_minor) - SUM(l.credit_minor)
+         FROM proj_journal_lines l WHERE {clauses} GROUP BY l.currency ORDER BY l.currency"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(values), |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Page `page_idx` (0 is the newest) of `page_rows` rows of the register of `account` and its
 /// sub-accounts in `[since, until)`, with the running balance per currency from the opening
 /// balance, and the chart over the whole register. One pass over the lines; memory is one
@@ -331,17 +348,7 @@ pub fn register_page(
 ) -> Result<RegisterPage, StoreError> {
     let page_rows = page_rows.clamp(1, REGISTER_PAGE_MAX);
     let opening = match since {
-        Some(since) => {
-            let (clauses, values) = register_conditions(account, None, Some(since));
-            let mut stmt = conn.prepare(&format!(
-                "SELECT l.currency, SUM(l.debit_minor) - SUM(l.credit_minor)
-                 FROM proj_journal_lines l WHERE {clauses} GROUP BY l.currency ORDER BY l.currency"
-            ))?;
-            let rows = stmt.query_map(params_from_iter(values), |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })?;
-            rows.collect::<Result<Vec<(String, i64)>, _>>()?
-        }
+        Some(since) => opening_balances(conn, account, since)?,
         None => Vec::new(),
     };
     let (clauses, values) = register_conditions(account, since, until);

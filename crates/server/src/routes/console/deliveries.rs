@@ -6,7 +6,7 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
-use store::delivery::{delivery_status, DeliveryFilter};
+use store::delivery::{delivery_status, Delivery, DeliveryFilter, Subscription};
 
 use super::events::parse_seq;
 use super::layout::{json_pretty, query_string, stream_link};
@@ -113,15 +113,14 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
     let older = (deliveries.len() as u32 == PAGE_ROWS)
         .then(|| deliveries.last().map(|d| d.seq))
         .flatten();
-    let csrf = &ctx.session.csrf;
     let body = html! {
         h1 { "Deliveries" }
         (notice(&query))
         form.filters method="get" action="/console/deliveries" {
             label { "status"
                 select name="status" {
-                    option value="" { "any but skipped" }
-                    @for s in ["pending", "delivered", "dead", "skipped"] {
+                    option value="" { "any" }
+                    @for s in ["pending", "delivered", "dead"] {
                         option value=(s) selected[status.as_deref() == Some(s)] { (s) }
                     }
                 }
@@ -129,6 +128,22 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
             label { "event" input type="text" name="event" value=[set(&query.event)] placeholder="order.status_changed"; }
             button type="submit" { "Filter" }
         }
+        (deliveries_table(ctx, &deliveries))
+        @if let Some(seq) = older {
+            div.pager {
+                a href={ "/console/deliveries" (query_string(&[("status", status.clone()), ("event", set(&query.event)), ("before_seq", Some(seq.to_string()))])) } { "Older →" }
+            }
+        }
+        h2 { "Subscriptions" }
+        (subscriptions_table(ctx, &subscriptions))
+    };
+    Ok(ctx.page("Deliveries", body))
+}
+
+/// The deliveries, each with the retry form when it is dead.
+fn deliveries_table(ctx: &Ctx, deliveries: &[Delivery]) -> Markup {
+    let csrf = &ctx.session.csrf;
+    html! {
         table #deliveries {
             thead {
                 tr {
@@ -137,7 +152,7 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
                 }
             }
             tbody {
-                @for d in &deliveries {
+                @for d in deliveries {
                     tr.delivery data-id=(d.id) data-status=(d.status) {
                         td.num { a href={ "/console/events/" (d.seq) } { (d.seq) } }
                         td { a href={ "/console/deliveries/" (d.id) } { (d.event) } br; (stream_link(&d.stream)) }
@@ -162,16 +177,17 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
                 @if deliveries.is_empty() { tr { td colspan="8" { "No delivery matches." } } }
             }
         }
-        @if let Some(seq) = older {
-            div.pager {
-                a href={ "/console/deliveries" (query_string(&[("status", status.clone()), ("event", set(&query.event)), ("before_seq", Some(seq.to_string()))])) } { "Older →" }
-            }
-        }
-        h2 { "Subscriptions" }
+    }
+}
+
+/// The subscriptions, each with the redeliver-since form.
+fn subscriptions_table(ctx: &Ctx, subscriptions: &[Subscription]) -> Markup {
+    let csrf = &ctx.session.csrf;
+    html! {
         table #subscriptions {
             thead { tr { th { "id" } th { "url" } th { "event" } th { "status" } th { "redeliver" } } }
             tbody {
-                @for s in &subscriptions {
+                @for s in subscriptions {
                     tr data-id=(s.id) {
                         td.mono { (s.id) }
                         td.mono { (s.url) }
@@ -189,8 +205,7 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
                 @if subscriptions.is_empty() { tr { td colspan="5" { "No subscription." } } }
             }
         }
-    };
-    Ok(ctx.page("Deliveries", body))
+    }
 }
 
 #[get("/console/deliveries/{id}")]

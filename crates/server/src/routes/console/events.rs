@@ -3,7 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use maud::html;
+use domain::Event;
+use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use store::console::{EventSummary, Page, TimelineFilter, TIMELINE_PAGE_MAX};
@@ -359,7 +360,6 @@ async fn detail_page(ctx: &Ctx, seq: &str) -> Result<HttpResponse, ConsoleError>
         })
         .await?;
     let event = event.ok_or_else(|| ConsoleError::not_found(format!("no event with seq {seq}")))?;
-    let raw: Option<domain::RawRequest> = serde_json::from_str(&event.raw_request).ok();
     let chain = ctx.state.console.chain.status();
     let body = html! {
         h1 { "Event seq " (event.seq) }
@@ -381,31 +381,57 @@ async fn detail_page(ctx: &Ctx, seq: &str) -> Result<HttpResponse, ConsoleError>
                     dt { "idempotency key" } dd.mono { (event.idempotency_key) }
                 }
             }
-            section.card #chain {
-                h2 { "Hashes and chain" }
-                dl.fields {
-                    dt { "prev_hash" } dd.mono #prev-hash { (event.prev_hash) }
-                    dt { "hash" } dd.mono #hash { (event.hash) }
-                    dt { "this row" }
-                    dd #row-check {
-                        @match &row_check {
-                            Some(Ok(())) => {
-                                span.status.ok { "intact" }
-                                " its hash recomputes from its stored bytes, and its prev_hash is seq " (event.seq - 1) "'s hash"
-                            },
-                            Some(Err(reason)) => { span.status.bad { "does not verify" } " " (reason) },
-                            None => { span.muted { "not checked" } },
-                        }
-                    }
-                    dt { "chain up to it" }
-                    dd #chain-status { (chain_up_to(&chain, event.seq)) }
-                }
-            }
+            (chain_card(&event, &row_check, &chain))
         }
         section.card {
             h2 { "Payload" }
             pre #payload { (json_pretty(&event.payload)) }
         }
+        (raw_request_card(&event))
+        section.card {
+            h2 { "Journal entries it caused" }
+            @if entries.is_empty() { p.muted { "None." } } @else { (entries_table(&entries)) }
+            h2 { "Outbound events it emitted" }
+            @if outbox.is_empty() { p.muted { "None." } } @else { (outbox_table(&outbox, &deliveries)) }
+        }
+    };
+    Ok(ctx.page(&format!("Event {}", event.seq), body))
+}
+
+/// The event's hashes, this row's own check, and what the badge's chain says about it.
+fn chain_card(
+    event: &Event,
+    row_check: &Option<Result<(), String>>,
+    chain: &ChainStatus,
+) -> Markup {
+    html! {
+        section.card #chain {
+            h2 { "Hashes and chain" }
+            dl.fields {
+                dt { "prev_hash" } dd.mono #prev-hash { (event.prev_hash) }
+                dt { "hash" } dd.mono #hash { (event.hash) }
+                dt { "this row" }
+                dd #row-check {
+                    @match row_check {
+                        Some(Ok(())) => {
+                            span.status.ok { "intact" }
+                            " its hash recomputes from its stored bytes, and its prev_hash is seq " (event.seq - 1) "'s hash"
+                        },
+                        Some(Err(reason)) => { span.status.bad { "does not verify" } " " (reason) },
+                        None => { span.muted { "not checked" } },
+                    }
+                }
+                dt { "chain up to it" }
+                dd #chain-status { (chain_up_to(chain, event.seq)) }
+            }
+        }
+    }
+}
+
+/// The request the event came from, as stored (secrets were removed before it was stored).
+fn raw_request_card(event: &Event) -> Markup {
+    let raw: Option<domain::RawRequest> = serde_json::from_str(&event.raw_request).ok();
+    html! {
         section.card #raw-request {
             h2 { "Raw request " span.muted { "(as received, secrets removed before it was stored)" } }
             @match &raw {
@@ -425,14 +451,7 @@ async fn detail_page(ctx: &Ctx, seq: &str) -> Result<HttpResponse, ConsoleError>
                 None => pre #raw-body { (event.raw_request) },
             }
         }
-        section.card {
-            h2 { "Journal entries it caused" }
-            @if entries.is_empty() { p.muted { "None." } } @else { (entries_table(&entries)) }
-            h2 { "Outbound events it emitted" }
-            @if outbox.is_empty() { p.muted { "None." } } @else { (outbox_table(&outbox, &deliveries)) }
-        }
-    };
-    Ok(ctx.page(&format!("Event {}", event.seq), body))
+    }
 }
 
 /// What the badge's state says about the chain up to `seq`.

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use domain::Event;
 use maud::{html, Markup};
+use projections::orders::Order;
 use serde::Deserialize;
 use store::delivery::Delivery;
 use store::ledger::JournalEntry;
@@ -146,10 +147,24 @@ async fn order_page_body(
             "no {source} order {reference:?}"
         )));
     };
-    let currency = order.currency.map(|c| c.to_string()).unwrap_or_default();
-    let amount = |minor: Option<i64>| minor.map(|m| format!("{} {currency}", money(m, &currency)));
     let body = html! {
         h1 { "Order " (order.reference) " " span.muted { "(" (order.source) ")" } }
+        (order_state(&order))
+        (history_section(&history, |seq| {
+            order.history.iter().find(|h| h.seq == seq).map(|h| {
+                let backward = if h.backward { " (backward)" } else { "" };
+                format!("{}{backward}", h.status)
+            })
+        }))
+    };
+    Ok(ctx.page(&format!("Order {}", order.reference), body))
+}
+
+/// An order's current state, its fields as upstream sent them, and its payments.
+fn order_state(order: &Order) -> Markup {
+    let currency = order.currency.map(|c| c.to_string()).unwrap_or_default();
+    let amount = |minor: Option<i64>| minor.map(|m| format!("{} {currency}", money(m, &currency)));
+    html! {
         div.split {
             section.card #state {
                 h2 { "Current state" }
@@ -195,14 +210,7 @@ async fn order_page_body(
                 }
             }
         }
-        (history_section(&history, |seq| {
-            order.history.iter().find(|h| h.seq == seq).map(|h| {
-                let backward = if h.backward { " (backward)" } else { "" };
-                format!("{}{backward}", h.status)
-            })
-        }))
-    };
-    Ok(ctx.page(&format!("Order {}", order.reference), body))
+    }
 }
 
 /// A Stripe payment intent, the "order" of source `stripe`.
