@@ -121,8 +121,24 @@ pub fn timeline(
     else {
         return Ok(Vec::new());
     };
+    // One lower and one upper bound on `seq`, the cursor folded in: SQLite's planner walks
+    // the rowid (or a `(column, seq)` index) between one pair of bounds, and given two upper
+    // bounds it may pick the looser one and filter half the log.
+    let (low, high, order) = match page {
+        Page::Older { before_seq } => {
+            let high = before_seq.map_or(last, |b| last.min(b.saturating_sub(1)));
+            (first, high, "DESC")
+        }
+        Page::Newer { after_seq } => (first.max(after_seq.saturating_add(1)), last, "ASC"),
+    };
+    if low > high {
+        return Ok(Vec::new());
+    }
     let mut clauses = vec!["seq >= ?".to_owned(), "seq <= ?".to_owned()];
-    let mut values: Vec<Value> = vec![Value::Integer(first as i64), Value::Integer(last as i64)];
+    let mut values: Vec<Value> = vec![
+        Value::Integer(low as i64),
+        Value::Integer(high.min(i64::MAX as u64) as i64),
+    ];
     let mut add = |clause: &str, value: &Option<String>| {
         if let Some(value) = value {
             clauses.push(clause.to_owned());
@@ -132,20 +148,6 @@ pub fn timeline(
     add("stream = ?", &filter.stream);
     add("type = ?", &filter.event_type);
     add("source = ?", &filter.source);
-    let order = match page {
-        Page::Older { before_seq } => {
-            if let Some(before) = before_seq {
-                clauses.push("seq < ?".to_owned());
-                values.push(Value::Integer(before as i64));
-            }
-            "DESC"
-        }
-        Page::Newer { after_seq } => {
-            clauses.push("seq > ?".to_owned());
-            values.push(Value::Integer(after_seq as i64));
-            "ASC"
-        }
-    };
     let limit = limit.clamp(1, TIMELINE_PAGE_MAX);
     let sql = format!(
         "SELECT seq, id, stream, type, source, recorded_at, hash FROM events
