@@ -10,8 +10,12 @@
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 
+use std::collections::BTreeMap;
+
 use crate::delivery::Delivery;
-use crate::ledger::{EntryLine, JournalEntry, RegisterRow};
+use crate::ledger::{
+    AccountBalance, CurrencyTotal, EntryLine, JournalEntry, RegisterRow, TrialBalance,
+};
 use crate::projection::OutboxRow;
 use crate::StoreError;
 
@@ -272,6 +276,96 @@ pub fn deliveries_at(conn: &Connection, seqs: &[u64]) -> Result<Vec<Delivery>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The journal's sums per account and currency over a range of `seq`s: a trial balance that can
+/// be brought forward (or back) by the lines of another range instead of summing the whole
+/// journal again. Lines are only ever added, each at its causing `seq`, so the sums up to a
+/// `seq` never change once that `seq` is committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalSums {
+    /// `(account, currency)` → (debits, credits, lines).
+    sums: BTreeMap<(String, String), (i64, i64, u64)>,
+}
+
+impl JournalSums {
+    /// The sums of the lines caused by events with `seq` in `(after_seq, until_seq]` (one walk
+    /// of the journal's `seq`-first key over that range).
+    pub fn between(
+        conn: &Connection,
+        after_seq: u64,
+        until_seq: u64,
+    ) -> Result<JournalSums, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT account, currency, SUM(debit_minor), SUM(credit_minor), COUNT(*)
+             FROM proj_journal_lines WHERE seq > ?1 AND seq <= ?2 GROUP BY account, currency",
+        )?;
+        let until = until_seq.min(i64::MAX as u64) as i64;
+        let rows = stmt.query_map(rusqlite::params![after_seq as i64, until], |row| {
+            Ok((
+                (row.get::<_, String>(0)?, row.get::<_, String>(1)?),
+                (row.get(2)?, row.get(3)?, row.get(4)?),
+            ))
+        })?;
+        Ok(JournalSums {
+            sums: rows.collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Adds `other`'s lines (the sums over an adjacent later range).
+    pub fn add(&mut self, other: &JournalSums) {
+        for (key, (debit, credit, n)) in &other.sums {
+            let slot = self.sums.entry(key.clone()).or_insert((0, 0, 0));
+            slot.0 += debit;
+            slot.1 += credit;
+            slot.2 += n;
+        }
+    }
+
+    /// Takes away `other`'s lines (the sums over the latest part of this range); an account
+    /// left with no line is no longer listed, as if it had been summed from scratch.
+    pub fn subtract(&mut self, other: &JournalSums) {
+        for (key, (debit, credit, n)) in &other.sums {
+            if let Some(slot) = self.sums.get_mut(key) {
+                slot.0 -= debit;
+                slot.1 -= credit;
+                slot.2 = slot.2.saturating_sub(*n);
+                if slot.2 == 0 {
+                    self.sums.remove(key);
+                }
+            }
+        }
+    }
+
+    /// The trial balance these sums make, in `ledger::trial_balance`'s order and shape.
+    pub fn trial_balance(&self) -> TrialBalance {
+        let accounts: Vec<AccountBalance> = self
+            .sums
+            .iter()
+            .map(|((account, currency), (debit, credit, _))| AccountBalance {
+                account: account.clone(),
+                currency: currency.clone(),
+                debit_minor: *debit,
+                credit_minor: *credit,
+                balance_minor: debit - credit,
+            })
+            .collect();
+        let mut by_currency: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for a in &accounts {
+            let total = by_currency.entry(&a.currency).or_insert((0, 0));
+            total.0 += a.debit_minor;
+            total.1 += a.credit_minor;
+        }
+        let totals = by_currency
+            .into_iter()
+            .map(|(currency, (debit_minor, credit_minor))| CurrencyTotal {
+                currency: currency.to_owned(),
+                debit_minor,
+                credit_minor,
+            })
+            .collect();
+        TrialBalance { accounts, totals }
+    }
+}
+
 /// One point of an account's balance over time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalancePoint {
@@ -302,11 +396,13 @@ fn register_conditions(
     since: Option<&str>,
     until: Option<&str>,
 ) -> (String, Vec<Value>) {
-    let mut clauses = vec!["(l.account = ? OR substr(l.account, 1, ?) = ?)".to_owned()];
+    // The sub-accounts of `A` are the names in [`A:`, `A;`) (`;` follows `:`): two index
+    // ranges, where a `substr` test would scan every line of the journal.
+    let mut clauses = vec!["(l.account = ? OR (l.account >= ? AND l.account < ?))".to_owned()];
     let mut values = vec![
         Value::Text(account.to_owned()),
-        Value::Integer(account.len() as i64 + 1),
         Value::Text(format!("{account}:")),
+        Value::Text(format!("{account};")),
     ];
     if let Some(since) = since {
         clauses.push("l.recorded_at >= ?".to_owned());
@@ -362,8 +458,11 @@ pub fn register_page(
     let page_end = n_rows.saturating_sub(page_idx.saturating_mul(page_rows));
     let page_start = page_end.saturating_sub(page_rows);
     let stride = n_rows.div_ceil(CHART_POINTS_MAX).max(1);
+    // The lines alone: an entry's description is looked up for the page's rows only (joining
+    // every line to its entry's document cost a random read per line).
     let mut stmt = conn.prepare(&format!(
-        "SELECT {LINE_COLUMNS} FROM {LINE_JOIN} WHERE {clauses}
+        "SELECT l.entry_id, l.line_no, l.seq, l.recorded_at, l.account, l.currency,
+         l.debit_minor, l.credit_minor, l.memo FROM proj_journal_lines l WHERE {clauses}
          ORDER BY l.seq, l.entry_id, l.line_no"
     ))?;
     let mut rows = stmt.query(params_from_iter(values))?;
@@ -402,7 +501,7 @@ pub fn register_page(
                 seq,
                 recorded_at,
                 entry_id: row.get(0)?,
-                description: row.get(9)?,
+                description: String::new(),
                 account: line.account,
                 currency: line.currency,
                 debit_minor: line.debit_minor,
@@ -412,6 +511,16 @@ pub fn register_page(
             });
         }
         row_idx += 1;
+    }
+    let mut describe = conn.prepare_cached(
+        "SELECT coalesce(json_extract(body, '$.description'), '') FROM proj_docs
+         WHERE kind = 'journal_entry' AND key = ?1",
+    )?;
+    for row in &mut page {
+        row.description = describe
+            .query_row([&row.entry_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
     }
     Ok(RegisterPage {
         opening,
@@ -458,8 +567,30 @@ mod tests {
     #[test]
     fn a_register_page_carries_the_running_balance_of_the_whole_register() {
         let conn = ledger_db(25);
+        let tx = ProjectionTx::new(&conn);
+        for (no, sibling) in ["Assets:Receivables2", "Assets:ReceivablesX"]
+            .iter()
+            .enumerate()
+        {
+            tx.insert_journal_line(&line("s", no as u32 + 1, 26, sibling, 1, 0))
+                .expect("line");
+        }
+        tx.put_doc(
+            crate::ledger::JOURNAL_ENTRY_KIND,
+            "e025",
+            r#"{"description":"Order 25"}"#,
+            25,
+        )
+        .expect("doc");
         let newest = register_page(&conn, "Assets:Receivables", None, None, 0, 10).expect("page");
-        assert_eq!(newest.n_rows, 25);
+        assert_eq!(
+            newest.n_rows, 25,
+            "sub-accounts only, never a sibling with a longer name"
+        );
+        assert_eq!(
+            newest.rows.last().map(|r| r.description.as_str()),
+            Some("Order 25")
+        );
         assert_eq!(newest.n_rows_before, 15);
         let balances: Vec<i64> = newest.rows.iter().map(|r| r.balance_minor).collect();
         assert_eq!(balances, (16..=25).map(|n| n * 100).collect::<Vec<_>>());
@@ -502,6 +633,39 @@ mod tests {
             points.len()
         );
         assert_eq!(points.last().map(|p| p.balance_minor), Some(-70_000));
+    }
+
+    #[test]
+    fn journal_sums_brought_forward_or_back_equal_the_trial_balance_summed_from_scratch() {
+        let conn = ledger_db(9);
+        let tx = ProjectionTx::new(&conn);
+        tx.insert_journal_line(&line("x", 1, 10, "Expenses:Once", 5, 0))
+            .expect("line");
+        tx.insert_journal_line(&line("x", 2, 10, "Income:Sales", 0, 5))
+            .expect("line");
+        let mut head = JournalSums::between(&conn, 0, 10).expect("sums");
+        assert_eq!(
+            head.trial_balance(),
+            crate::ledger::trial_balance(&conn, Some(10)).expect("tb")
+        );
+        for until in [0u64, 3, 9] {
+            let mut back = head.clone();
+            back.subtract(&JournalSums::between(&conn, until, 10).expect("sums"));
+            let scratch = crate::ledger::trial_balance(&conn, Some(until)).expect("tb");
+            assert_eq!(back.trial_balance(), scratch, "back to seq {until}");
+            let mut forward = JournalSums::between(&conn, 0, until).expect("sums");
+            forward.add(&JournalSums::between(&conn, until, 10).expect("sums"));
+            assert_eq!(forward, head, "forward from seq {until}");
+        }
+        head.subtract(&JournalSums::between(&conn, 9, 10).expect("sums"));
+        assert!(
+            !head
+                .trial_balance()
+                .accounts
+                .iter()
+                .any(|a| a.account == "Expenses:Once"),
+            "an account without lines is not listed"
+        );
     }
 
     #[test]

@@ -160,8 +160,11 @@ fn deliveries_table(ctx: &Ctx, deliveries: &[Delivery]) -> Markup {
                         td { (status_label(&d.status)) }
                         td.num { (d.attempts) }
                         td.muted {
-                            @if let Some(code) = d.last_status_code { "HTTP " (code) " " }
-                            (d.last_error.clone().unwrap_or_default())
+                            @match (&d.last_error, d.last_status_code) {
+                                (Some(error), _) => { (error) },
+                                (None, Some(code)) => { "HTTP " (code) },
+                                (None, None) => {},
+                            }
                         }
                         td.mono { (d.next_attempt_at.clone().or_else(|| d.settled_at.clone()).unwrap_or_default()) }
                         td {

@@ -7,7 +7,9 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use reports::AsOf;
 use serde::Deserialize;
-use store::console::{BalancePoint, RegisterPage};
+use std::sync::Mutex;
+
+use store::console::{BalancePoint, JournalSums, RegisterPage};
 use store::ledger::{Register, TrialBalance};
 
 use super::events::{parse_seq, parse_time};
@@ -86,22 +88,74 @@ struct Taken {
     head_seq: u64,
 }
 
-async fn take(ctx: &Ctx, as_of: Option<AsOf>) -> Result<Taken, ConsoleError> {
-    ctx.read(move |conn| {
-        let head_seq = store::console::head_seq(conn)?;
-        let until_seq = match &as_of {
-            Some(as_of) => as_of.until_seq(conn)?.min(head_seq),
-            None => head_seq,
-        };
-        let until_recorded_at = store::log::read_event(conn, until_seq)?.map(|e| e.recorded_at);
-        Ok(Taken {
-            tb: store::ledger::trial_balance(conn, Some(until_seq))?,
-            until_seq,
-            until_recorded_at,
-            head_seq,
-        })
+/// The journal's sums at the furthest `seq` a trial balance was taken at, kept so that the next
+/// one is brought forward (or back) by the lines in between instead of summing the whole
+/// journal again: on a log of a million events a trial balance from scratch takes seconds.
+/// Sound because journal lines are only added, each at its causing `seq`.
+#[derive(Default)]
+pub struct TrialBalanceCache {
+    last: Mutex<Option<(u64, JournalSums)>>,
+}
+
+impl TrialBalanceCache {
+    fn get(&self) -> Option<(u64, JournalSums)> {
+        self.last.lock().ok().and_then(|last| last.clone())
+    }
+
+    /// Keeps `sums` at `seq` when it is further than what is kept.
+    fn keep(&self, seq: u64, sums: &JournalSums) {
+        if let Ok(mut last) = self.last.lock() {
+            if last.as_ref().is_none_or(|(kept, _)| *kept < seq) {
+                *last = Some((seq, sums.clone()));
+            }
+        }
+    }
+}
+
+/// The sums up to `until_seq`: from the kept sums when they are nearer than seq 0.
+fn sums_until(
+    conn: &rusqlite::Connection,
+    kept: Option<(u64, JournalSums)>,
+    until_seq: u64,
+) -> Result<JournalSums, store::StoreError> {
+    Ok(match kept {
+        Some((seq, mut sums)) if until_seq >= seq => {
+            sums.add(&JournalSums::between(conn, seq, until_seq)?);
+            sums
+        }
+        Some((seq, mut sums)) if seq - until_seq < until_seq => {
+            sums.subtract(&JournalSums::between(conn, until_seq, seq)?);
+            sums
+        }
+        _ => JournalSums::between(conn, 0, until_seq)?,
     })
-    .await
+}
+
+async fn take(ctx: &Ctx, as_of: Option<AsOf>) -> Result<Taken, ConsoleError> {
+    let kept = ctx.state.console.trial_balances.get();
+    let (taken, sums) = ctx
+        .read(move |conn| {
+            let head_seq = store::console::head_seq(conn)?;
+            let until_seq = match &as_of {
+                Some(as_of) => as_of.until_seq(conn)?.min(head_seq),
+                None => head_seq,
+            };
+            let until_recorded_at = store::log::read_event(conn, until_seq)?.map(|e| e.recorded_at);
+            let sums = sums_until(conn, kept, until_seq)?;
+            let taken = Taken {
+                tb: sums.trial_balance(),
+                until_seq,
+                until_recorded_at,
+                head_seq,
+            };
+            Ok((taken, sums))
+        })
+        .await?;
+    ctx.state
+        .console
+        .trial_balances
+        .keep(taken.until_seq, &sums);
+    Ok(taken)
 }
 
 #[get("/console/ledger")]

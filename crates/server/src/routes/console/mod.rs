@@ -35,11 +35,13 @@ use crate::auth::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// What the console shares between requests: the sessions and the chain badge.
+/// What the console shares between requests: the sessions, the chain badge, and the last
+/// trial balance's sums.
 #[derive(Clone, Default)]
 pub struct ConsoleState {
     pub sessions: Arc<session::Sessions>,
     pub chain: Arc<chain::ChainWatch>,
+    pub trial_balances: Arc<ledger::TrialBalanceCache>,
 }
 
 /// Why a console page could not be shown. Handling: each variant is an HTML page with its

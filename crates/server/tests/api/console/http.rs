@@ -377,3 +377,46 @@ async fn the_badge_follows_the_head_and_turns_red_at_the_first_bad_seq() {
         "the row itself is named"
     );
 }
+
+#[tokio::test]
+async fn a_trial_balance_brought_forward_or_back_from_the_last_is_the_apis_at_every_seq() {
+    let app = seeded().await;
+    let console = signed_in(&app, ADMIN_TOKEN).await;
+    let head = app.api("/health").await["head_seq"].as_u64().expect("head");
+    // Now, then back and forth: each is computed from the sums kept by the one before.
+    let mut order: Vec<u64> = vec![head, 2, head - 1, 0, 5];
+    order.extend((0..=head).rev());
+    for seq in order {
+        let shown = console
+            .get(&format!("/console/ledger/trial-balance.csv?seq={seq}"))
+            .await;
+        assert_eq!(shown.status, StatusCode::OK);
+        let api = app
+            .client
+            .get(app.url(&format!("/api/ledger/trial-balance?as_of={seq}&format=csv")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        assert_eq!(shown.body, api, "as of seq {seq}");
+    }
+    // Forward from the kept sums: a new order's revenue is in the next trial balance.
+    app.roms(serde_json::json!({ "order_number": "NEW-1", "price": 7.25, "status": "confirmed" }))
+        .await;
+    let now = console.get("/console/ledger/trial-balance.csv").await;
+    let api = app
+        .client
+        .get(app.url("/api/ledger/trial-balance?format=csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(now.body, api, "after a new event");
+    assert!(now.body.contains("Income:Sales:Roms"));
+}
