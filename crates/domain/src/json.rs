@@ -225,29 +225,63 @@ impl From<Option<Json>> for Json {
 }
 
 fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of bytes that need no escape are copied whole; only `"`, `\` and control characters
+    // (all ASCII, so every cut is on a character boundary) are escaped.
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (idx, &b) in bytes.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
         }
+        out.push_str(&s[start..idx]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = idx + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
 impl serde::Serialize for Json {
+    /// Structurally, so that serde_json writes the canonical text itself (keys in order, the
+    /// same escapes) without a second parse; a number goes out as its own text.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let raw = RawValue::from_string(self.canonical()).map_err(serde::ser::Error::custom)?;
-        raw.serialize(serializer)
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            Json::Number(text) => {
+                let raw = RawValue::from_string(text.clone()).map_err(serde::ser::Error::custom)?;
+                raw.serialize(serializer)
+            }
+            Json::String(text) => serializer.serialize_str(text),
+            Json::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
     }
 }
 
@@ -267,6 +301,33 @@ pub fn canonicalize(text: &str) -> Result<String, JsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn any_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            "-?(0|[1-9][0-9]{0,6})(\\.[0-9]{1,4})?([eE][-+]?[0-9]{1,2})?".prop_map(Json::Number),
+            any::<String>().prop_map(Json::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..6).prop_map(Json::Object),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Documents are written by serde (`Serialize` for [`Json`]) and events by
+        /// `canonical`: the two must give the same bytes, or the digest would depend on the path.
+        #[test]
+        fn serde_writes_the_canonical_text(json in any_json()) {
+            let by_serde = serde_json::to_string(&json).expect("serialise");
+            prop_assert_eq!(&by_serde, &json.canonical());
+            prop_assert_eq!(Json::parse(by_serde.as_bytes()).expect("parse"), json);
+        }
+    }
 
     #[test]
     fn canonical_form_sorts_keys_and_keeps_number_text() {

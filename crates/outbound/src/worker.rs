@@ -210,58 +210,80 @@ async fn refresh_gauges(shared: &Shared) {
 }
 
 /// Turns outbox rows past the cursor into deliveries until none is left.
+///
+/// The rows are read and the deliveries planned on a read-only connection, beside the writer;
+/// the writer's job only inserts the planned deliveries and moves the cursor, in one
+/// transaction, after checking that the cursor is still where the plan started (else it plans
+/// again). The writer thread is the ledger's bottleneck: reading hundreds of outbox rows back
+/// inside it cost about as much as appending them.
 async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
     loop {
-        let (cursor, head) = read(&shared.store, |conn| {
-            Ok((delivery::cursor(conn)?, delivery::outbox_head_seq(conn)?))
-        })
-        .await?;
-        if head <= cursor {
-            return Ok(());
-        }
-        let job_shared = shared.clone();
-        let settled = write(&shared.writer, move |ctx| {
-            expand_batch(ctx, &job_shared.config)
-        })
-        .await?;
-        let Some(skipped) = settled else {
+        let config = shared.config.clone();
+        let Some(plan) = read(&shared.store, move |conn| plan_expansion(conn, &config)).await?
+        else {
             return Ok(());
         };
-        for event in skipped {
-            shared.observer.settled(&event, delivery_status::SKIPPED);
+        let plan = Arc::new(plan);
+        let job_plan = plan.clone();
+        let applied = write(&shared.writer, move |ctx| {
+            let tx = ctx.deliveries();
+            if delivery::cursor(tx.conn())? != job_plan.cursor {
+                return Ok(false);
+            }
+            for new in &job_plan.deliveries {
+                tx.insert_delivery(new)?;
+            }
+            tx.set_cursor(job_plan.last_seq)?;
+            Ok(true)
+        })
+        .await?;
+        if applied {
+            for event in &plan.skipped {
+                shared.observer.settled(event, delivery_status::SKIPPED);
+            }
         }
     }
 }
 
-/// One expansion job; returns the events of skipped deliveries, or `None` when there was
-/// nothing past the cursor.
-fn expand_batch(
-    ctx: &mut WriteCtx<'_>,
-    config: &Config,
-) -> Result<Option<Vec<String>>, StoreError> {
-    let tx = ctx.deliveries();
-    let cursor = delivery::cursor(tx.conn())?;
-    let rows = delivery::outbox_after(tx.conn(), cursor, EXPAND_ROWS_MAX)?;
+/// Deliveries to create for the outbox rows past the cursor, at most [`EXPAND_ROWS_MAX`]
+/// (whole `seq`s).
+struct Expansion {
+    /// The cursor the plan starts from.
+    cursor: u64,
+    /// The cursor after it.
+    last_seq: u64,
+    deliveries: Vec<Delivery>,
+    /// Events of rows whose destination has no URL: counted, not stored.
+    skipped: Vec<String>,
+}
+
+fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion>, StoreError> {
+    let cursor = delivery::cursor(conn)?;
+    let rows = delivery::outbox_after(conn, cursor, EXPAND_ROWS_MAX)?;
     let Some(last) = rows.last() else {
         return Ok(None);
     };
-    let subscriptions = delivery::active_subscriptions(tx.conn())?;
+    let subscriptions = delivery::active_subscriptions(conn)?;
     let now = now_text();
-    let mut skipped = Vec::new();
+    let mut plan = Expansion {
+        cursor,
+        last_seq: last.seq,
+        deliveries: Vec::new(),
+        skipped: Vec::new(),
+    };
     for row in &rows {
         for new in deliveries_for(row, &subscriptions, config, &now) {
             // A destination without a URL is counted (`webhook_deliveries_total{status=
             // "skipped"}`) and not stored: a row per event that nobody will send cost the
             // writer as much as the event itself. `redeliver` sends such rows once a URL is set.
             if new.status == delivery_status::SKIPPED {
-                skipped.push(new.event.clone());
+                plan.skipped.push(new.event);
             } else {
-                tx.insert_delivery(&new)?;
+                plan.deliveries.push(new);
             }
         }
     }
-    tx.set_cursor(last.seq)?;
-    Ok(Some(skipped))
+    Ok(Some(plan))
 }
 
 /// A new pending delivery of `row` to `endpoint`.

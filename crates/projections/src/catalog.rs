@@ -77,7 +77,7 @@ pub fn products_synced(fold: &mut Fold<'_>) -> Result<(), ProjectionError> {
                 Json::Array(changes.into_iter().map(Json::str).collect()),
             ),
         ]));
-        fold.put(PRODUCT_KIND, &next.exact_item_id, &next)?;
+        fold.put(PRODUCT_KIND, &next.exact_item_id.clone(), next)?;
     }
     Ok(())
 }

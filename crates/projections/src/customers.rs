@@ -104,7 +104,7 @@ fn upsert(fold: &mut Fold<'_>, key: &str, mut next: Customer) -> Result<(), Proj
         "customer.created"
     };
     fold.emit(name, &[Destination::Subscribers], &Json::object(payload))?;
-    fold.put(KIND, key, &next)
+    fold.put(KIND, key, next)
 }
 
 pub fn customers_synced(fold: &mut Fold<'_>) -> Result<(), ProjectionError> {

@@ -63,7 +63,7 @@ impl Posting {
 
 /// The stable id of a stream (an order, a shop order), from which its derived ids hang.
 pub fn stream_id(stream: &str) -> Uuid {
-    Uuid::new_v5(&domain::event::ID_NAMESPACE, stream.as_bytes())
+    domain::event::v5(&[stream.as_bytes()])
 }
 
 /// A major-unit amount as an exact JSON number (`9999` USD → `99.99`).
@@ -110,9 +110,9 @@ impl<'a> Fold<'a> {
     }
 
     /// Writes a document (serialised by serde when the batch is written).
-    pub fn put<T: Doc>(&self, kind: &str, key: &str, doc: &T) -> Result<(), ProjectionError> {
+    pub fn put<T: Doc>(&self, kind: &str, key: &str, doc: T) -> Result<(), ProjectionError> {
         self.tx
-            .put_typed(kind, key, doc.clone(), self.event.seq)
+            .put_typed(kind, key, doc, self.event.seq)
             .map_err(ProjectionError::from)
     }
 
@@ -127,7 +127,7 @@ impl<'a> Fold<'a> {
         for destination in destinations {
             self.n_outbox += 1;
             let role = format!("outbox:{}:{name}:{}", self.n_outbox, destination.as_str());
-            self.tx.insert_outbox(&OutboxRow {
+            self.tx.add_outbox(OutboxRow {
                 id: derive_id(&self.event.id, &role).to_string(),
                 seq: self.event.seq,
                 event: name.to_owned(),
@@ -169,7 +169,7 @@ impl<'a> Fold<'a> {
         let mut lines = Vec::with_capacity(postings.len());
         for (idx, posting) in postings.iter().enumerate() {
             let line_no = idx as u32 + 1;
-            self.tx.insert_journal_line(&JournalLine {
+            self.tx.add_journal_line(JournalLine {
                 entry_id: entry_id.to_string(),
                 line_no,
                 seq: self.event.seq,

@@ -192,7 +192,7 @@ fn load_or_create(
 /// The next value of a named counter (1, 2, 3… in log order).
 fn next_counter(fold: &mut Fold<'_>, name: &str) -> Result<u64, ProjectionError> {
     let next = fold.get::<u64>("counter", name)?.unwrap_or(0) + 1;
-    fold.put("counter", name, &next)?;
+    fold.put("counter", name, next)?;
     Ok(next)
 }
 
@@ -412,7 +412,7 @@ fn finish(
             &payload,
         )?;
     }
-    fold.put(KIND, &key(&order.source, &order.reference), &order)
+    fold.put(KIND, &key(&order.source, &order.reference), order)
 }
 
 /// Posts the difference between what is recognised and what the order's status and amount say
@@ -680,7 +680,7 @@ pub fn apply_payment(
         });
         order.updated_seq = fold.event.seq;
         order.updated_at = fold.event.recorded_at.clone();
-        fold.put(KIND, &order_key, order)?;
+        fold.put(KIND, &order_key, order.clone())?;
     }
     Ok(())
 }
@@ -715,7 +715,7 @@ pub fn stripe(
         ),
         ("seq", Json::int(fold.event.seq as i64)),
     ]);
-    fold.put("payment", &intent.payment_intent_id, &doc)?;
+    fold.put("payment", &intent.payment_intent_id, doc)?;
     if succeeded {
         return apply_payment(
             fold,

@@ -182,12 +182,12 @@ fn save(
         )?;
     }
     if let Some(number) = &wo.wo_number {
-        fold.put(BY_WO_NUMBER, number, &wo.id.to_string())?;
+        fold.put(BY_WO_NUMBER, number, wo.id.to_string())?;
     }
     if let Some(number) = &wo.exact_shop_order_number {
-        fold.put(BY_SHOP_ORDER, number, &wo.id.to_string())?;
+        fold.put(BY_SHOP_ORDER, number, wo.id.to_string())?;
     }
-    fold.put(KIND, &wo.id.to_string(), &wo)
+    fold.put(KIND, &wo.id.to_string(), wo.clone())
 }
 
 /// Seed 000 `processing`: the order's work order, created once, with a `PENDING-…` number; asks
@@ -424,7 +424,7 @@ fn inventory_memo(
         ("seq", Json::int(fold.event.seq as i64)),
         ("recorded_at", Json::str(fold.event.recorded_at.clone())),
     ]);
-    fold.put("inventory_movement", &id.to_string(), &memo)
+    fold.put("inventory_movement", &id.to_string(), memo)
 }
 
 /// Refuses `assign_batch_numbers` for an unknown work order.

@@ -130,6 +130,25 @@ fn vendor_request(
     (Dialect::Vendor, headers, body)
 }
 
+/// Seed 001 request `i`: a new order each time, as `scripts/bench` sends them over HTTP.
+pub fn roms_order(i: u64) -> Vec<NewEvent> {
+    let body = format!(
+        r#"{{"order_number":"B-{i}","product":"Nike Shoes","price":99.99,"quantity":1,"email":"customer@example.com","status":"pending"}}"#
+    );
+    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let request = Request {
+        method: "POST",
+        path: Dialect::Roms.path(),
+        headers: &headers,
+        body: body.as_bytes(),
+        received_at: received_at(i),
+    };
+    match Dialect::Roms.parse(&request, &settings()) {
+        Ok(ingested) => ingested.events,
+        Err(rejection) => panic!("seed 001 order {i} was refused: {rejection}"),
+    }
+}
+
 /// The canonical events of request `i` (as the server's edge would make them).
 pub fn events(i: u64) -> Vec<NewEvent> {
     let (dialect, headers, body) = request(i);

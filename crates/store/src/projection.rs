@@ -139,6 +139,24 @@ impl<'c> ProjectionTx<'c> {
         write_doc(self.conn, kind, key, &to_text(kind, key, &value)?, seq)
     }
 
+    /// Like [`ProjectionTx::insert_journal_line`], taking the line (no copy when staged).
+    pub fn add_journal_line(&self, line: JournalLine) -> Result<(), StoreError> {
+        if let Some(staging) = self.staging {
+            staging.push_line(line);
+            return Ok(());
+        }
+        write_journal_line(self.conn, &line)
+    }
+
+    /// Like [`ProjectionTx::insert_outbox`], taking the row (no copy when staged).
+    pub fn add_outbox(&self, row: OutboxRow) -> Result<(), StoreError> {
+        if let Some(staging) = self.staging {
+            staging.push_outbox(row);
+            return Ok(());
+        }
+        write_outbox(self.conn, &row).map(|_| ())
+    }
+
     pub fn insert_journal_line(&self, line: &JournalLine) -> Result<(), StoreError> {
         if let Some(staging) = self.staging {
             staging.push_line(line.clone());
