@@ -1,6 +1,7 @@
 //! Building and running the service: [`Application::build`] opens the store, starts the writer
 //! and the request log, binds the listener (port 0 picks a free port, for tests) and reports the
-//! port it got, and starts the delivery worker; [`Application::run_until_stopped`] serves until
+//! port it got, and starts the delivery worker and the console's chain check;
+//! [`Application::run_until_stopped`] serves until
 //! SIGINT/SIGTERM (or [`Application::stop_handle`]), then stops the worker.
 
 use std::fs::File;
@@ -16,6 +17,7 @@ use store::{Store, Writer, WriterConfig};
 
 use crate::auth::generate_token;
 use crate::metrics::Metrics;
+use crate::routes::console::ConsoleState;
 use crate::settings::Settings;
 use crate::state::{AppState, OutboundState};
 
@@ -48,6 +50,8 @@ pub struct Application {
     state: AppState,
     /// The delivery worker's task, aborted when the server stops.
     delivery_worker: tokio::task::JoinHandle<()>,
+    /// The console's chain badge's background verification, aborted when the server stops.
+    chain_watch: tokio::task::JoinHandle<()>,
     _lock: File,
     /// Set when the admin token was generated and stored on this start.
     pub generated_admin_token: Option<PathBuf>,
@@ -121,6 +125,7 @@ impl Application {
         .await?;
         let settings_rate = settings.source_rate_per_second;
         let connections_max = settings.connections_max;
+        let console = ConsoleState::default();
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -131,6 +136,7 @@ impl Application {
             outbound,
             storage: Default::default(),
             rates: Arc::new(crate::rate::SourceRates::new(settings_rate)),
+            console,
         };
         let data = web::Data::new(state.clone());
         // The JSON APIs' bodies (subscriptions, tokens, seed 003's test) share the webhooks' limit.
@@ -165,11 +171,18 @@ impl Application {
             source,
         })?
         .run();
+        // Started last, so that a failed start leaves no task behind.
+        let chain_watch = tokio::spawn(crate::routes::console::chain::run(
+            state.store.clone(),
+            state.console.chain.clone(),
+            state.settings.console_full_verify_interval,
+        ));
         Ok(Application {
             port,
             server,
             state,
             delivery_worker,
+            chain_watch,
             _lock: lock,
             generated_admin_token,
         })
@@ -195,12 +208,15 @@ impl Application {
             server,
             state,
             delivery_worker,
+            chain_watch,
             _lock,
             ..
         } = self;
         let result = server.await;
         delivery_worker.abort();
+        chain_watch.abort();
         let _ = delivery_worker.await;
+        let _ = chain_watch.await;
         state.request_log.flush();
         drop(_lock);
         result

@@ -48,15 +48,27 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Role, A
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?
         .to_owned();
+    role_of_token(state, token)
+        .await?
+        .ok_or_else(|| unauthorized("unknown token"))
+}
+
+/// The role of a bearer token (the admin token compared in constant time, minted ones by
+/// their SHA-256); `None` when it is unknown. The console's sign-in uses it too.
+pub async fn role_of_token(state: &AppState, token: String) -> Result<Option<Role>, ApiError> {
     if state.admin_token.matches(&token) {
-        return Ok(Role::Admin);
+        return Ok(Some(Role::Admin));
     }
     let store = state.store.clone();
     let identity =
         actix_web::web::block(move || store.read(|conn| store::ops::token_identity(conn, &token)))
             .await??;
-    let (role, tenant) = identity.ok_or_else(|| unauthorized("unknown token"))?;
-    let role = Role::parse(&role).ok_or_else(|| unauthorized("unknown token"))?;
+    let Some((role, tenant)) = identity else {
+        return Ok(None);
+    };
+    let Some(role) = Role::parse(&role) else {
+        return Ok(None);
+    };
     // This service holds one tenant's data (the default tenant's). A token of another tenant
     // reads and changes none of it: 403 on every endpoint, whatever its role.
     let served = domain::DEFAULT_TENANT.to_string();
@@ -66,7 +78,7 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Role, A
             format!("this token belongs to tenant {tenant}; this service holds tenant {served}'s data only"),
         ));
     }
-    Ok(role)
+    Ok(Some(role))
 }
 
 /// Requires a token of any role (reads).

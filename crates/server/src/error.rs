@@ -102,19 +102,20 @@ impl ResponseError for ApiError {
 /// Turns every error answer the framework makes itself (an unknown path, a query string or path
 /// segment that does not parse, a body over the limit on the JSON APIs) into `{"error": "..."}`,
 /// so that no answer of the service is plain text. Answers that are JSON already (every handler's
-/// own errors, in their dialect's shape) pass unchanged.
+/// own errors, in their dialect's shape) and the console's HTML error pages pass unchanged.
 pub fn json_errors<B: 'static>(
     res: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
     use actix_web::http::header;
     use actix_web::middleware::ErrorHandlerResponse;
 
-    let is_json = res
+    // The console's own error pages are HTML for a browser, and stay so.
+    let is_json_or_html = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if is_json_or_html {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

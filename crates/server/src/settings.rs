@@ -60,6 +60,9 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// Pending deliveries per failing endpoint at most; a new delivery beyond is recorded dead.
     pub outbox_backlog_max: u64,
+    /// How often the console's chain badge walks the whole chain again from seq 1 (between
+    /// passes it verifies only the events appended since its last verified head).
+    pub console_full_verify_interval: Duration,
 }
 
 impl Default for Settings {
@@ -88,9 +91,10 @@ impl Default for Settings {
             delivery_endpoint_concurrency_max: 4,
             subscription_failing_max: Duration::from_secs(5 * 24 * 3600),
             connections_max: 4096,
-            source_rate_per_second: 5000,
+            source_rate_per_second: 50_000,
             body_read_timeout: Duration::from_secs(10),
             outbox_backlog_max: 100_000,
+            console_full_verify_interval: Duration::from_secs(600),
         }
     }
 }
@@ -235,6 +239,10 @@ const KEYS: &[Key] = &[
         toml: "outbox_backlog_max",
         env: "HOOKLEDGER_OUTBOX_BACKLOG_MAX",
     },
+    Key {
+        toml: "console_full_verify_ms",
+        env: "HOOKLEDGER_CONSOLE_FULL_VERIFY_MS",
+    },
 ];
 
 impl Settings {
@@ -369,6 +377,10 @@ impl Settings {
                 self.body_read_timeout = Duration::from_millis(positive(value).map_err(bad)? as u64)
             }
             "outbox_backlog_max" => self.outbox_backlog_max = positive(value).map_err(bad)? as u64,
+            "console_full_verify_ms" => {
+                self.console_full_verify_interval =
+                    Duration::from_millis(positive(value).map_err(bad)? as u64)
+            }
             other => return Err(ConfigError::new(other, "unknown setting")),
         }
         Ok(())

@@ -7,6 +7,7 @@ use store::requestlog::RequestLog;
 use store::{Store, Writer};
 
 use crate::metrics::Metrics;
+use crate::routes::console::ConsoleState;
 use crate::settings::Settings;
 
 /// What the outbound routes need: the address guard for API-supplied URLs, and an HTTP
@@ -44,4 +45,6 @@ pub struct AppState {
     pub storage: crate::storage::StorageHealth,
     /// Inbound requests per second per source.
     pub rates: Arc<crate::rate::SourceRates>,
+    /// The web console's sessions and chain badge.
+    pub console: ConsoleState,
 }

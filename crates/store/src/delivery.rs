@@ -127,11 +127,12 @@ pub struct Delivery {
     pub settled_at: Option<String>,
 }
 
-const DELIVERY_COLUMNS: &str = "id, outbox_id, endpoint, destination, subscription_id, tenant,
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "id, outbox_id, endpoint, destination, subscription_id, tenant,
     seq, event, stream, status, attempts, round_attempts, next_attempt_at, last_error,
     last_status_code, body, created_at, updated_at, settled_at";
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+pub(crate) fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     Ok(Delivery {
         id: row.get(0)?,
         outbox_id: row.get(1)?,

@@ -17,11 +17,14 @@
 //!   committed documents (typed values, so a read is a clone, not a parse).
 //! - [`ledger`]: the accountant's queries (trial balance, journal, register).
 //! - [`rebuild`]: replay's SQL (rebuild targets, checkpoints, the swap into the live file).
+//! - [`console`]: the web console's read-only queries (the timeline newest first, what an
+//!   event caused, a register page by page).
 //!
 //! A [`Store`] is a path plus a pool of read-only connections. The one read-write connection
 //! lives inside the [`writer::Writer`] thread; readers run beside it thanks to WAL.
 
 pub mod checkpoint;
+pub mod console;
 pub mod delivery;
 pub mod hash;
 pub mod ledger;

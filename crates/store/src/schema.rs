@@ -149,7 +149,7 @@ const MIGRATIONS: &[&str] = &[
         seq  INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
-    // 5: the write path at SQLite's own pace (docs/decisions/0006-staged-write-path.md).
+    // 5: the write path at SQLite's own pace (docs/decisions/0007-staged-write-path.md).
     // - Documents and outbox rows (hundreds of bytes to kilobytes each) move to rowid tables
     //   with a UNIQUE index on their key: a WITHOUT ROWID B-tree keeps whole rows in its interior
     //   pages too, so large rows cost a low fan-out, deep trees and constant rebalancing.

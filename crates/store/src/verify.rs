@@ -2,9 +2,14 @@
 //!
 //! Every row is read as raw SQLite values (not through the typed reader), so that a change of
 //! any stored byte, or of a column's storage type, is caught even if the triggers were dropped.
+//!
+//! [`verify`] walks the whole chain (`hookledger verify`, `GET /api/verify`). [`verify_after`]
+//! walks a bounded stretch after a point already verified: the console's chain badge keeps its
+//! verified head current with it, one chunk at a time. [`check_row`] checks one row against the
+//! row before it (the console's event page).
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, Row};
 
 use crate::hash::{row_hash, HashInput, GENESIS_HASH, HASH_LAYOUT};
 use crate::StoreError;
@@ -18,6 +23,103 @@ pub enum VerifyReport {
     Broken { first_bad_seq: u64, reason: String },
 }
 
+/// The columns a verification reads, in the order [`row_verdict`] expects them.
+const RAW_COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, tenant,
+     recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash";
+
+/// Checks one raw row: it must be `expected_seq`, chain to `prev_hash`, and its stored hash
+/// must be recomputed from its stored bytes. `Ok` is the row's hash; `Err` says what is wrong.
+fn row_verdict(row: &Row<'_>, expected_seq: u64, prev_hash: &str) -> Result<String, String> {
+    let int = |idx: usize| match row.get_ref(idx) {
+        Ok(ValueRef::Integer(n)) if n >= 0 => Some(n as u64),
+        _ => None,
+    };
+    let text = |idx: usize| match row.get_ref(idx) {
+        Ok(ValueRef::Text(bytes)) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    };
+    let seq = int(0).ok_or("seq is not an integer")?;
+    if seq != expected_seq {
+        return Err(format!("expected seq {expected_seq}, found {seq}"));
+    }
+    let (Some(stream_version), Some(type_version), Some(layout)) = (int(3), int(5), int(12)) else {
+        return Err("an integer column has another type".into());
+    };
+    let t: Vec<&str> = [1, 2, 4, 6, 7, 8, 9, 10, 11, 13, 14]
+        .into_iter()
+        .map(text)
+        .collect::<Option<_>>()
+        .ok_or("a text column has another type")?;
+    let (id, stream, event_type, source, tenant, recorded_at, key, payload, raw) =
+        (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]);
+    let (stored_prev, stored_hash) = (t[9], t[10]);
+    if layout != HASH_LAYOUT as u64 {
+        return Err(format!("unknown hash layout {layout}"));
+    }
+    if stored_prev != prev_hash {
+        return Err("prev_hash does not match the previous event's hash".into());
+    }
+    let type_version = u32::try_from(type_version).map_err(|_| "type_version out of range")?;
+    let computed = row_hash(
+        prev_hash,
+        &HashInput {
+            seq,
+            id,
+            stream,
+            stream_version,
+            event_type,
+            type_version,
+            source,
+            tenant,
+            recorded_at,
+            idempotency_key: key,
+            payload,
+            raw_request: raw,
+        },
+    );
+    if computed.as_deref() != Some(stored_hash) {
+        return Err("hash does not match the row's contents".into());
+    }
+    Ok(stored_hash.to_owned())
+}
+
+/// Walks the rows after `from_seq` (whose hash is `from_hash`) in `seq` order, at most
+/// `rows_max` of them, calling `on_row` with each verified row's `seq` and hash (an `Err` from
+/// it stops the walk as a break at that row). `Intact` names the last verified point.
+fn walk(
+    conn: &Connection,
+    from_seq: u64,
+    from_hash: &str,
+    rows_max: Option<u64>,
+    mut on_row: impl FnMut(u64, &str) -> Result<(), String>,
+) -> Result<VerifyReport, StoreError> {
+    let limit = rows_max.map_or(-1, |n| n as i64);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RAW_COLUMNS} FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params![from_seq as i64, limit])?;
+    let mut expected_seq = from_seq + 1;
+    let mut prev_hash = from_hash.to_owned();
+    while let Some(row) = rows.next()? {
+        let verdict = row_verdict(row, expected_seq, &prev_hash)
+            .and_then(|hash| on_row(expected_seq, &hash).map(|()| hash));
+        match verdict {
+            Ok(hash) => prev_hash = hash,
+            Err(reason) => {
+                return Ok(VerifyReport::Broken {
+                    first_bad_seq: expected_seq,
+                    reason,
+                })
+            }
+        }
+        expected_seq += 1;
+    }
+    let last_seq = expected_seq - 1;
+    Ok(VerifyReport::Intact {
+        head: (last_seq > 0).then_some((last_seq, prev_hash)),
+    })
+}
+
 /// Verifies the whole chain; with `expect`, also that the event at that `seq` still has that
 /// hash (which proves the log up to it unchanged and not truncated).
 pub fn verify(
@@ -25,94 +127,23 @@ pub fn verify(
     expect: Option<(u64, &str)>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, id, stream, stream_version, type, type_version, source, tenant, recorded_at,
-         idempotency_key, payload, raw_request, hash_layout, prev_hash, hash
-         FROM events ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut expected_seq = 1u64;
-    let mut prev_hash = GENESIS_HASH.to_owned();
     let mut expect_matched = false;
-    while let Some(row) = rows.next()? {
-        let broken = |reason: String| VerifyReport::Broken {
-            first_bad_seq: expected_seq,
-            reason,
-        };
-        let int = |idx: usize| match row.get_ref(idx) {
-            Ok(ValueRef::Integer(n)) if n >= 0 => Some(n as u64),
-            _ => None,
-        };
-        let text = |idx: usize| match row.get_ref(idx) {
-            Ok(ValueRef::Text(bytes)) => std::str::from_utf8(bytes).ok(),
-            _ => None,
-        };
-        let Some(seq) = int(0) else {
-            return Ok(broken("seq is not an integer".into()));
-        };
-        if seq != expected_seq {
-            return Ok(broken(format!("expected seq {expected_seq}, found {seq}")));
-        }
-        let (Some(stream_version), Some(type_version), Some(layout)) = (int(3), int(5), int(12))
-        else {
-            return Ok(broken("an integer column has another type".into()));
-        };
-        let texts: Option<Vec<&str>> = [1, 2, 4, 6, 7, 8, 9, 10, 11, 13, 14]
-            .into_iter()
-            .map(text)
-            .collect();
-        let Some(t) = texts else {
-            return Ok(broken("a text column has another type".into()));
-        };
-        let (id, stream, event_type, source, tenant, recorded_at, key, payload, raw) =
-            (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]);
-        let (stored_prev, stored_hash) = (t[9], t[10]);
-        if layout != HASH_LAYOUT as u64 {
-            return Ok(broken(format!("unknown hash layout {layout}")));
-        }
-        if stored_prev != prev_hash {
-            return Ok(broken(
-                "prev_hash does not match the previous event's hash".into(),
-            ));
-        }
-        let Ok(type_version) = u32::try_from(type_version) else {
-            return Ok(broken("type_version out of range".into()));
-        };
-        let computed = row_hash(
-            &prev_hash,
-            &HashInput {
-                seq,
-                id,
-                stream,
-                stream_version,
-                event_type,
-                type_version,
-                source,
-                tenant,
-                recorded_at,
-                idempotency_key: key,
-                payload,
-                raw_request: raw,
-            },
-        );
-        if computed.as_deref() != Some(stored_hash) {
-            return Ok(broken("hash does not match the row's contents".into()));
-        }
+    let walked = walk(conn, 0, GENESIS_HASH, None, |seq, hash| {
         if let Some((expect_seq, expect_hash)) = expect {
             if seq == expect_seq {
-                if !stored_hash.eq_ignore_ascii_case(expect_hash) {
-                    return Ok(broken(format!(
-                        "hash differs from the expected {expect_hash}"
-                    )));
+                if !hash.eq_ignore_ascii_case(expect_hash) {
+                    return Err(format!("hash differs from the expected {expect_hash}"));
                 }
                 expect_matched = true;
             }
         }
-        prev_hash = stored_hash.to_owned();
         progress(seq);
-        expected_seq += 1;
-    }
-    let last_seq = expected_seq - 1;
+        Ok(())
+    })?;
+    let VerifyReport::Intact { head } = &walked else {
+        return Ok(walked);
+    };
+    let last_seq = head.as_ref().map_or(0, |(seq, _)| *seq);
     if let Some((expect_seq, _)) = expect {
         if !expect_matched {
             return Ok(VerifyReport::Broken {
@@ -123,7 +154,68 @@ pub fn verify(
             });
         }
     }
-    Ok(VerifyReport::Intact {
-        head: (last_seq > 0).then_some((last_seq, prev_hash)),
-    })
+    Ok(walked)
+}
+
+/// Verifies at most `rows_max` rows after `from_seq`, whose hash the caller verified before as
+/// `from_hash` (`0` and [`GENESIS_HASH`] start at the beginning). The event at `from_seq` must
+/// still carry that hash: a rewritten or vanished head is a break at `from_seq`. `Intact`
+/// names the new verified head (the old one when no row follows it).
+///
+/// This trusts the rows up to `from_seq` as verified before; only a walk from the start
+/// ([`verify`]) proves that none of them changed since.
+pub fn verify_after(
+    conn: &Connection,
+    from_seq: u64,
+    from_hash: &str,
+    rows_max: u64,
+) -> Result<VerifyReport, StoreError> {
+    if from_seq > 0 {
+        let stored: Option<String> = rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT hash FROM events WHERE seq = ?1",
+            [from_seq as i64],
+            |row| row.get(0),
+        ))?;
+        let reason = match stored {
+            None => Some("the verified head is gone: the log was truncated".to_owned()),
+            Some(hash) if hash != from_hash => {
+                Some("the verified head's hash changed since it was verified".to_owned())
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            return Ok(VerifyReport::Broken {
+                first_bad_seq: from_seq,
+                reason,
+            });
+        }
+    }
+    walk(conn, from_seq, from_hash, Some(rows_max), |_, _| Ok(()))
+}
+
+/// One row checked on its own: its hash recomputed from its stored bytes, and its `prev_hash`
+/// against the stored hash of the row before it. `None` when there is no such row. This says
+/// nothing about the rows before it; [`verify`] does.
+pub fn check_row(conn: &Connection, seq: u64) -> Result<Option<Result<(), String>>, StoreError> {
+    if seq == 0 {
+        return Ok(None);
+    }
+    let prev_hash: Option<String> = if seq == 1 {
+        Some(GENESIS_HASH.to_owned())
+    } else {
+        rusqlite::OptionalExtension::optional(conn.query_row(
+            "SELECT hash FROM events WHERE seq = ?1",
+            [(seq - 1) as i64],
+            |row| row.get(0),
+        ))?
+    };
+    let mut stmt = conn.prepare(&format!("SELECT {RAW_COLUMNS} FROM events WHERE seq = ?1"))?;
+    let mut rows = stmt.query([seq as i64])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let Some(prev_hash) = prev_hash else {
+        return Ok(Some(Err(format!("there is no event with seq {}", seq - 1))));
+    };
+    Ok(Some(row_verdict(row, seq, &prev_hash).map(|_| ())))
 }

@@ -43,6 +43,8 @@ mod responses;
         routes::api::deliveries::one,
         routes::api::deliveries::retry,
         routes::api::webhook_test::webhook_test,
+        routes::console::sign_in::index,
+        routes::console::sign_in::sign_in,
         docs_page,
         openapi_json,
     ),

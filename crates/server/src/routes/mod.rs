@@ -1,6 +1,9 @@
-//! Routes, one module per URL prefix (a path in a log line leads straight to its file).
+//! Routes, one module per URL prefix (a path in a log line leads straight to its file):
+//! `api` (the JSON APIs), `console` (`/` and `/console/...`, the web console), `webhooks`
+//! (the inbound dialects), `health` and `metrics`.
 
 pub mod api;
+pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod webhooks;
@@ -14,5 +17,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::health)
         .service(metrics::metrics)
         .configure(crate::openapi::configure)
-        .configure(api::configure);
+        .configure(api::configure)
+        .configure(console::configure);
 }

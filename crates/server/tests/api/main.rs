@@ -1,5 +1,6 @@
 //! Integration tests: the real server on a random port with a temporary database, over HTTP.
 
+mod console;
 mod fixtures;
 mod flows;
 mod helpers;

@@ -1,5 +1,6 @@
 //! Integration tests of the event log through the real writer on a temporary database.
 
+mod console;
 mod crash;
 mod log;
 mod verify;

@@ -1,5 +1,6 @@
 use rusqlite::Connection;
-use store::verify::verify;
+use store::hash::GENESIS_HASH;
+use store::verify::{check_row, verify, verify_after};
 use store::{VerifyReport, WriterConfig};
 
 use crate::{append, event, open_log, TestLog};
@@ -123,4 +124,86 @@ async fn truncation_is_only_provable_against_an_expected_head() {
         .read(|c| verify(c, Some((5, &hash)), |_| {}))
         .expect("verify");
     assert_eq!(first_bad(against_head), 4);
+}
+
+#[tokio::test]
+async fn verifying_after_a_verified_point_walks_only_the_rows_after_it_in_chunks() {
+    let log = log_of_five().await;
+    let first = log
+        .store
+        .read(|c| verify_after(c, 0, GENESIS_HASH, 2))
+        .expect("verify");
+    let VerifyReport::Intact {
+        head: Some((2, hash_2)),
+    } = first
+    else {
+        panic!("expected the first chunk to end at seq 2, got {first:?}");
+    };
+    let rest = log
+        .store
+        .read(|c| verify_after(c, 2, &hash_2, 100))
+        .expect("verify");
+    let whole = log.store.read(|c| verify(c, None, |_| {})).expect("verify");
+    assert_eq!(rest, whole);
+    let VerifyReport::Intact {
+        head: Some((5, hash_5)),
+    } = whole
+    else {
+        panic!("intact log expected");
+    };
+    let nothing_new = log
+        .store
+        .read(|c| verify_after(c, 5, &hash_5, 100))
+        .expect("verify");
+    assert_eq!(
+        nothing_new,
+        VerifyReport::Intact {
+            head: Some((5, hash_5))
+        }
+    );
+}
+
+#[tokio::test]
+async fn verifying_after_a_head_that_changed_or_vanished_is_a_break_at_that_head() {
+    let log = log_of_five().await;
+    let VerifyReport::Intact {
+        head: Some((_, hash_3)),
+    } = log
+        .store
+        .read(|c| verify_after(c, 0, GENESIS_HASH, 3))
+        .expect("verify")
+    else {
+        panic!("intact log expected");
+    };
+    let wrong = log
+        .store
+        .read(|c| verify_after(c, 3, "ab", 100))
+        .expect("verify");
+    assert_eq!(first_bad(wrong), 3);
+    let report = tamper(&log, "DELETE FROM events WHERE seq >= 3");
+    assert!(matches!(report, VerifyReport::Intact { .. }));
+    let truncated = log
+        .store
+        .read(|c| verify_after(c, 3, &hash_3, 100))
+        .expect("verify");
+    assert_eq!(first_bad(truncated), 3);
+}
+
+#[tokio::test]
+async fn one_row_is_checked_against_its_own_bytes_and_the_row_before_it() {
+    let log = log_of_five().await;
+    for seq in 1..=5 {
+        let check = log.store.read(|c| check_row(c, seq)).expect("check");
+        assert_eq!(check, Some(Ok(())), "seq {seq}");
+    }
+    assert_eq!(log.store.read(|c| check_row(c, 6)).expect("check"), None);
+    tamper(&log, "UPDATE events SET payload = '{}' WHERE seq = 4");
+    let check = log.store.read(|c| check_row(c, 4)).expect("check");
+    assert!(matches!(check, Some(Err(_))), "{check:?}");
+    let check = log.store.read(|c| check_row(c, 5)).expect("check");
+    assert_eq!(
+        check,
+        Some(Ok(())),
+        "seq 5 still chains to seq 4's stored hash"
+    );
 }
