@@ -1,7 +1,8 @@
 -- wrk script: POST seed 001 orders, each with its own order_number, and count the 2xx answers
 -- (printed by done() as "answered_2xx N", so that scripts/bench can check each is in the log).
 local counter = 0
-local ok = 0
+-- a global, not a local: done() reads it from each thread with thread:get.
+ok = 0
 local threads = {}
 local thread_id = 0
 function setup(thread)

@@ -4,7 +4,7 @@
 -- answers as duplicates); counts the 2xx answers like post-orders.lua.
 local lines = {}
 local next_line = 1
-local ok = 0
+ok = 0  -- global: done() reads it per thread with thread:get
 local threads = {}
 local thread_id = 0
 local n_threads = tonumber(os.getenv("WRK_THREADS") or "2")

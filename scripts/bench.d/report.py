@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 results_path, out_dir, quick = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+profile = sys.argv[4] if len(sys.argv) > 4 else "release"
 rows = [json.loads(line) for line in open(results_path) if line.strip()]
 
 
@@ -67,6 +68,7 @@ w("one run on the machine described, so the ratios compare figures taken side by
 w("numbers move from run to run on these shared machines (see *Reading the figures*).")
 w("")
 w(f"- Run: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, commit `{git_head()}`"
+  + f", cargo profile `{profile}`"
   + (", **quick smoke run (small sizes; not for comparison)**" if quick else ""))
 w(f"- Machine: {os.cpu_count()} CPUs ({cpu_model()}), {mem_gib()} GiB, {platform.system()} {platform.release()}")
 w("- Durability: `synchronous=FULL` everywhere hookledger writes the ledger (WAL mode).")
