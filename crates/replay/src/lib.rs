@@ -383,7 +383,7 @@ fn apply_chunk(
                     }
                 })
             })
-            .map(|()| rebuild.applied());
+            .and_then(|()| rebuild.applied().map_err(ReplayError::from));
         step.map_err(|error| {
             failure = Some(error);
             StoreError::Invariant("replay stopped".into())

@@ -31,6 +31,7 @@ pub(crate) struct Checkpointer {
     nudges: SyncSender<()>,
     /// The WAL's frames at the last checkpoint.
     wal_frames: Arc<AtomicI64>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Checkpointer {
@@ -41,11 +42,23 @@ impl Checkpointer {
         let (nudges, received) = mpsc::sync_channel(1);
         let wal_frames = Arc::new(AtomicI64::new(0));
         let frames = wal_frames.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hookledger-checkpoint".into())
             .spawn(move || run(&conn, &received, &frames))
             .map_err(|e| StoreError::Invariant(format!("cannot start the checkpointer: {e}")))?;
-        Ok(Checkpointer { nudges, wal_frames })
+        Ok(Checkpointer {
+            nudges,
+            wal_frames,
+            thread,
+        })
+    }
+
+    /// Ends the thread after its last checkpoint and waits for it (so that a checkpoint of the
+    /// caller's own, such as `TRUNCATE`, does not meet it running).
+    pub(crate) fn stop(self) {
+        let Checkpointer { nudges, thread, .. } = self;
+        drop(nudges);
+        let _ = thread.join();
     }
 
     /// True when the WAL has grown past [`RESTART_FRAMES`]: the writer never paused long enough
