@@ -127,6 +127,10 @@ for r in of("replay"):
 for r in of("serve_ready"):
     w(f"")
     w(f"`serve` answered `/health` {r['seconds']} s after it was started on a database of {r['events']:,} events.")
+for r in of("console"):
+    w("")
+    w(f"The console's timeline, first page, on {r['events']:,} events (30 requests with curl after 3 warm-up ones, "
+      f"signed in, right after the start): median {r['median_ms']} ms, p95 {r['p95_ms']} ms, max {r['max_ms']} ms.")
 w("")
 
 w("## 5. Outbound delivery (`cargo bench -p server --bench deliver`)")

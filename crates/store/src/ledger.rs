@@ -347,13 +347,52 @@ pub fn unbalanced_entries(
     conn: &Connection,
     limit: u32,
 ) -> Result<Vec<(String, String, i64)>, StoreError> {
+    // One pass in the table's own key order (an entry's lines share their event's `seq`), summing
+    // one entry at a time: a GROUP BY over `entry_id` would sort every line of the ledger in
+    // memory first (about 100 MiB at a million events).
     let mut stmt = conn.prepare(
-        "SELECT entry_id, currency, SUM(debit_minor) - SUM(credit_minor)
-         FROM proj_journal_lines GROUP BY entry_id, currency
-         HAVING SUM(debit_minor) != SUM(credit_minor) ORDER BY entry_id, currency LIMIT ?1",
+        "SELECT seq, entry_id, currency, debit_minor, credit_minor FROM proj_journal_lines
+         ORDER BY seq, entry_id, line_no",
     )?;
-    let rows = stmt.query_map([limit], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = stmt.query([])?;
+    let mut found = Vec::new();
+    let mut current: Option<(i64, String)> = None;
+    let mut sums: Vec<(String, i64)> = Vec::new();
+    let flush = |sums: &mut Vec<(String, i64)>, entry: &str, found: &mut Vec<_>| {
+        sums.sort();
+        for (currency, balance) in sums.drain(..) {
+            if balance != 0 {
+                found.push((entry.to_owned(), currency, balance));
+            }
+        }
+    };
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let entry: String = row.get(1)?;
+        let currency: String = row.get(2)?;
+        let balance = row.get::<_, i64>(3)?.saturating_sub(row.get::<_, i64>(4)?);
+        if current
+            .as_ref()
+            .is_none_or(|(s, e)| *s != seq || *e != entry)
+        {
+            if let Some((_, previous)) = current.take() {
+                flush(&mut sums, &previous, &mut found);
+                if found.len() >= limit as usize {
+                    break;
+                }
+            }
+            current = Some((seq, entry));
+        }
+        match sums.iter_mut().find(|(c, _)| *c == currency) {
+            Some((_, sum)) => *sum = sum.saturating_add(balance),
+            None => sums.push((currency, balance)),
+        }
+    }
+    if let Some((_, previous)) = current.take() {
+        flush(&mut sums, &previous, &mut found);
+    }
+    found.truncate(limit as usize);
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ const META_RULES: &str = "replay.rules";
 pub const REBUILD_CACHE_KIB: u32 = 32 * 1024;
 /// The rebuild's document cache (the live writer's is larger: it keeps documents between
 /// batches for ever, a replay only needs those that later events of the log touch again).
-pub const REBUILD_DOC_CACHE_BYTES: usize = 32 << 20;
+pub const REBUILD_DOC_CACHE_BYTES: usize = 24 << 20;
 /// Events whose staged rows are written into the open chunk together.
 pub const REBUILD_FLUSH_EVENTS: u64 = 2_000;
 
