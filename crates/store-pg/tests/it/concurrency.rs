@@ -75,3 +75,46 @@ fn four_connections_appending_batches_at_once_get_gapless_seqs_versions_and_one_
     assert_eq!(report, VerifyReport::Intact { head: head.clone() });
     assert_eq!(head.map(|(seq, _)| seq), Some(n_events));
 }
+
+#[test]
+fn the_same_keys_sent_by_four_connections_at_once_are_appended_once() {
+    let db = TestDb::create();
+    db.log();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let mut log = store_pg::PgLog::connect(&url).expect("connect");
+                (0..BATCHES)
+                    .flat_map(|batch| {
+                        let events: Vec<_> = (0..EVENTS_PER_BATCH)
+                            .map(|n| event("s", "t", &format!("key-{batch}-{n}")))
+                            .collect();
+                        log.append_batch(&events).expect("append")
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let answers: Vec<Vec<store::Appended>> = threads
+        .into_iter()
+        .map(|t| t.join().expect("thread"))
+        .collect();
+    let n_keys = (BATCHES * EVENTS_PER_BATCH) as usize;
+    // Every connection got the same event for each key; exactly one of them appended it.
+    for key_idx in 0..n_keys {
+        let seqs: Vec<u64> = answers.iter().map(|a| a[key_idx].seq).collect();
+        assert!(
+            seqs.iter().all(|&seq| seq == seqs[0]),
+            "key {key_idx}: {seqs:?}"
+        );
+        let n_new = answers.iter().filter(|a| !a[key_idx].duplicate).count();
+        assert_eq!(n_new, 1, "key {key_idx}");
+    }
+    let mut log = db.log();
+    assert_eq!(crate::count(&db), n_keys as i64);
+    assert!(matches!(
+        log.verify(None, |_| {}).expect("verify"),
+        VerifyReport::Intact { head: Some((seq, _)) } if seq == n_keys as u64
+    ));
+}

@@ -16,6 +16,7 @@ mod dedupe;
 mod migrate;
 mod refusals;
 mod same_as_sqlite;
+mod time;
 mod verify;
 
 use domain::{Dedupe, Json, NewEvent, RawRequest, Source};

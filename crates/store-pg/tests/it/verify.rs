@@ -153,3 +153,25 @@ fn cutting_the_last_rows_is_caught_by_an_expected_head() {
         .expect("verify");
     assert_eq!(first_bad(report), 4);
 }
+
+#[test]
+fn a_change_past_the_first_fetches_of_a_long_log_is_found() {
+    // More rows than the walk fetches at once (1,000): the break sits in a later fetch.
+    let db = TestDb::create();
+    let mut log = db.log();
+    for batch in 0..5 {
+        let events: Vec<_> = (0..500)
+            .map(|n| event(&format!("s{}", n % 7), "t", &format!("k{batch}-{n}")))
+            .collect();
+        log.append_batch(&events).expect("append");
+    }
+    let intact = log.verify(None, |_| {}).expect("verify");
+    assert!(matches!(
+        intact,
+        VerifyReport::Intact {
+            head: Some((2500, _))
+        }
+    ));
+    let report = tamper(&db, "UPDATE events SET source = 'stripe' WHERE seq = 2345");
+    assert_eq!(first_bad(report), 2345);
+}
