@@ -412,14 +412,16 @@ impl<'c> WriteCtx<'c> {
 }
 
 /// True when `key` has the form of a content key of `stream` (`{stream}#…`): such keys are
-/// unique by `(stream, stream_version)` and not in the request-key index.
-fn is_content_key(stream: &str, key: &str) -> bool {
+/// unique by `(stream, stream_version)` and not in the request-key index. Public so that another
+/// backend (crate `store-pg`) dedupes exactly as this log does.
+pub fn is_content_key(stream: &str, key: &str) -> bool {
     key.len() > stream.len() && key.starts_with(stream) && key.as_bytes()[stream.len()] == b'#'
 }
 
 /// The idempotency key of a content-deduplicated event: unique by stream position, and carrying
-/// the content digest so that the next request can be compared with it.
-fn content_key(stream: &str, stream_version: u64, digest: &str) -> String {
+/// the content digest so that the next request can be compared with it. Part of what the hash
+/// covers: another backend must build the same key.
+pub fn content_key(stream: &str, stream_version: u64, digest: &str) -> String {
     format!("{stream}#{stream_version}:{digest}")
 }
 

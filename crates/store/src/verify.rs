@@ -27,8 +27,70 @@ pub enum VerifyReport {
 const RAW_COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, tenant,
      recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash";
 
-/// Checks one raw row: it must be `expected_seq`, chain to `prev_hash`, and its stored hash
+/// One row's columns as a backend read them, its storage types already checked (integers are
+/// non-negative integers, text is UTF-8 text). [`check_stored_row`] decides whether it chains.
+/// PostgreSQL's log (crate `store-pg`) checks its rows with the same code as SQLite's.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredRow<'a> {
+    pub seq: u64,
+    pub id: &'a str,
+    pub stream: &'a str,
+    pub stream_version: u64,
+    pub event_type: &'a str,
+    pub type_version: u64,
+    pub source: &'a str,
+    pub tenant: &'a str,
+    pub recorded_at: &'a str,
+    pub idempotency_key: &'a str,
+    pub payload: &'a str,
+    pub raw_request: &'a str,
+    pub hash_layout: u64,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+/// Checks one stored row: it must be `expected_seq`, chain to `prev_hash`, and its stored hash
 /// must be recomputed from its stored bytes. `Ok` is the row's hash; `Err` says what is wrong.
+pub fn check_stored_row(
+    row: &StoredRow<'_>,
+    expected_seq: u64,
+    prev_hash: &str,
+) -> Result<String, String> {
+    if row.seq != expected_seq {
+        return Err(format!("expected seq {expected_seq}, found {}", row.seq));
+    }
+    if row.hash_layout != HASH_LAYOUT as u64 {
+        return Err(format!("unknown hash layout {}", row.hash_layout));
+    }
+    if row.prev_hash != prev_hash {
+        return Err("prev_hash does not match the previous event's hash".into());
+    }
+    let type_version = u32::try_from(row.type_version).map_err(|_| "type_version out of range")?;
+    let computed = row_hash(
+        prev_hash,
+        &HashInput {
+            seq: row.seq,
+            id: row.id,
+            stream: row.stream,
+            stream_version: row.stream_version,
+            event_type: row.event_type,
+            type_version,
+            source: row.source,
+            tenant: row.tenant,
+            recorded_at: row.recorded_at,
+            idempotency_key: row.idempotency_key,
+            payload: row.payload,
+            raw_request: row.raw_request,
+        },
+    );
+    if computed.as_deref() != Some(row.hash) {
+        return Err("hash does not match the row's contents".into());
+    }
+    Ok(row.hash.to_owned())
+}
+
+/// Checks one raw SQLite row (see [`check_stored_row`]): a value of another storage type than
+/// its column's breaks the row even if its bytes are equal.
 fn row_verdict(row: &Row<'_>, expected_seq: u64, prev_hash: &str) -> Result<String, String> {
     let int = |idx: usize| match row.get_ref(idx) {
         Ok(ValueRef::Integer(n)) if n >= 0 => Some(n as u64),
@@ -42,7 +104,8 @@ fn row_verdict(row: &Row<'_>, expected_seq: u64, prev_hash: &str) -> Result<Stri
     if seq != expected_seq {
         return Err(format!("expected seq {expected_seq}, found {seq}"));
     }
-    let (Some(stream_version), Some(type_version), Some(layout)) = (int(3), int(5), int(12)) else {
+    let (Some(stream_version), Some(type_version), Some(hash_layout)) = (int(3), int(5), int(12))
+    else {
         return Err("an integer column has another type".into());
     };
     let t: Vec<&str> = [1, 2, 4, 6, 7, 8, 9, 10, 11, 13, 14]
@@ -50,37 +113,24 @@ fn row_verdict(row: &Row<'_>, expected_seq: u64, prev_hash: &str) -> Result<Stri
         .map(text)
         .collect::<Option<_>>()
         .ok_or("a text column has another type")?;
-    let (id, stream, event_type, source, tenant, recorded_at, key, payload, raw) =
-        (t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8]);
-    let (stored_prev, stored_hash) = (t[9], t[10]);
-    if layout != HASH_LAYOUT as u64 {
-        return Err(format!("unknown hash layout {layout}"));
-    }
-    if stored_prev != prev_hash {
-        return Err("prev_hash does not match the previous event's hash".into());
-    }
-    let type_version = u32::try_from(type_version).map_err(|_| "type_version out of range")?;
-    let computed = row_hash(
-        prev_hash,
-        &HashInput {
-            seq,
-            id,
-            stream,
-            stream_version,
-            event_type,
-            type_version,
-            source,
-            tenant,
-            recorded_at,
-            idempotency_key: key,
-            payload,
-            raw_request: raw,
-        },
-    );
-    if computed.as_deref() != Some(stored_hash) {
-        return Err("hash does not match the row's contents".into());
-    }
-    Ok(stored_hash.to_owned())
+    let stored = StoredRow {
+        seq,
+        id: t[0],
+        stream: t[1],
+        stream_version,
+        event_type: t[2],
+        type_version,
+        source: t[3],
+        tenant: t[4],
+        recorded_at: t[5],
+        idempotency_key: t[6],
+        payload: t[7],
+        raw_request: t[8],
+        hash_layout,
+        prev_hash: t[9],
+        hash: t[10],
+    };
+    check_stored_row(&stored, expected_seq, prev_hash)
 }
 
 /// Walks the rows after `from_seq` (whose hash is `from_hash`) in `seq` order, at most

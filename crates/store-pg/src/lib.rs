@@ -1,0 +1,153 @@
+//! The event log in PostgreSQL: the append-only, hash-chained `events` table with the same
+//! columns, dedupe rules and chain as SQLite's (`store`), for several writers on several nodes.
+//!
+//! This is the first slice of the PostgreSQL backend: the log alone. Projections, `serve`,
+//! `replay` and `migrate` still run on SQLite only.
+//!
+//! # Layout
+//! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
+//!   UPDATE, DELETE and TRUNCATE on `events`.
+//! - `append`: [`PgLog::append_batch`], one transaction per batch under a transaction-scoped
+//!   advisory lock, so that writers on any number of connections take turns per batch.
+//! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
+//! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
+//!   number of rows in memory), each row checked by `store::verify::check_stored_row`, the
+//!   same code that checks SQLite's rows.
+//!
+//! # What is shared with `store`, so that both logs hash the same bytes
+//! The hash layout (`store::hash::row_hash`), the content keys of `Dedupe::SameAsLast`
+//! (`store::log::content_key`), the event ids (`domain::event_id_for_key`), the envelope
+//! (`domain::NewEvent` in, `domain::Event` out) and what an append reports
+//! (`store::Appended`).
+
+mod append;
+mod read;
+pub mod schema;
+mod verify;
+
+use chrono::{DateTime, Utc};
+use domain::{Event, NewEvent};
+use postgres::{Client, NoTls};
+use store::{Appended, VerifyReport};
+
+pub use append::APPEND_LOCK_KEY;
+
+/// Errors of the PostgreSQL log. Handling: server-side failures (500) unless a variant says
+/// otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum PgStoreError {
+    /// The server refused a statement or the connection failed. A failed append committed
+    /// nothing: the batch can be sent again as it was (dedupe makes a retry safe).
+    #[error("PostgreSQL error: {}", describe(.0))]
+    Postgres(#[from] postgres::Error),
+    /// The database was migrated by a newer hookledger. Handling: upgrade the binary.
+    #[error("the database schema is version {found}, newer than this build's {supported}")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// A stored row does not have the shape this build expects. Handling: run `verify`.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// More events in one batch than [`BATCH_EVENTS_MAX`]. Nothing was appended. Handling:
+    /// split the batch.
+    #[error("a batch of {n_events} events is over the limit of {BATCH_EVENTS_MAX}")]
+    BatchTooLarge { n_events: usize },
+    /// An invariant of the log broke or an event cannot be appended without breaking one (a
+    /// request key with the form of a content key, say). Nothing of the batch was appended.
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+}
+
+/// The server's own words for an error it reported (the client's `Display` says only "db
+/// error" for those), else the client's.
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.to_string(),
+        None => error.to_string(),
+    }
+}
+
+/// Events in one batch at most: one transaction, one INSERT of one array per column. A
+/// larger batch is refused with [`PgStoreError::BatchTooLarge`].
+pub const BATCH_EVENTS_MAX: usize = 10_000;
+
+/// The wall clock an append stamps `recorded_at` from.
+pub type Clock = Box<dyn FnMut() -> DateTime<Utc> + Send>;
+
+/// One connection to the log. Several `PgLog`s (threads, processes, nodes) may append to the
+/// same database at once: each batch waits for the advisory lock [`APPEND_LOCK_KEY`].
+pub struct PgLog {
+    client: Client,
+    clock: Clock,
+    statements: Option<append::Statements>,
+}
+
+impl PgLog {
+    /// Connects to `url` (`postgres://user@host:port/database`, or the key=value form). TLS is
+    /// not supported yet: a URL that requires it fails to connect.
+    pub fn connect(url: &str) -> Result<PgLog, PgStoreError> {
+        let client = Client::connect(url, NoTls)?;
+        Ok(PgLog {
+            client,
+            clock: Box::new(Utc::now),
+            statements: None,
+        })
+    }
+
+    /// Applies every migration the database has not seen (see [`schema`]).
+    pub fn migrate(&mut self) -> Result<(), PgStoreError> {
+        self.statements = None;
+        schema::migrate(&mut self.client)
+    }
+
+    /// Replaces the wall clock (tests; an import that keeps another log's times). The log's
+    /// time never steps back whatever the clock says: `recorded_at` is at least the head's.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Appends `events` in one transaction, in order, and answers for each what the append
+    /// did: the new event, or the original for a duplicate (by its request key, or by its
+    /// content against the stream's last event, as SQLite's log dedupes). An error appends
+    /// nothing of the batch. At most [`BATCH_EVENTS_MAX`] events.
+    pub fn append_batch(&mut self, events: &[NewEvent]) -> Result<Vec<Appended>, PgStoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if events.len() > BATCH_EVENTS_MAX {
+            return Err(PgStoreError::BatchTooLarge {
+                n_events: events.len(),
+            });
+        }
+        let statements = match &self.statements {
+            Some(statements) => statements.clone(),
+            None => {
+                let prepared = append::Statements::prepare(&mut self.client)?;
+                self.statements = Some(prepared.clone());
+                prepared
+            }
+        };
+        append::append_batch(&mut self.client, &statements, &mut self.clock, events)
+    }
+
+    /// The last event's `seq` and hash (`None` for an empty log). The log has `seq` events:
+    /// `seq` runs 1, 2, 3… without gaps, which [`PgLog::verify`] proves.
+    pub fn head(&mut self) -> Result<Option<(u64, String)>, PgStoreError> {
+        read::head(&mut self.client)
+    }
+
+    /// At most `limit` events after `after_seq`, ascending by `seq`.
+    pub fn read_events(&mut self, after_seq: u64, limit: u64) -> Result<Vec<Event>, PgStoreError> {
+        read::read_events(&mut self.client, after_seq, limit)
+    }
+
+    /// Walks the whole chain in `seq` order, recomputing every hash from the stored bytes, as
+    /// `store::verify::verify` does for SQLite (the same report). With `expect`, also checks
+    /// that the event at that `seq` still has that hash, which proves the log up to it
+    /// unchanged and not truncated. `progress` gets each verified `seq`.
+    pub fn verify(
+        &mut self,
+        expect: Option<(u64, &str)>,
+        progress: impl FnMut(u64),
+    ) -> Result<VerifyReport, PgStoreError> {
+        verify::verify(&mut self.client, expect, progress)
+    }
+}

@@ -1,0 +1,61 @@
+//! Reading the log back: its head and its events in `seq` order.
+
+use domain::Event;
+use postgres::{Client, Row};
+use uuid::Uuid;
+
+use crate::append::to_u64;
+use crate::PgStoreError;
+
+const EVENT_COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, tenant, \
+     recorded_at, idempotency_key, payload, raw_request, prev_hash, hash";
+
+pub(crate) fn head(client: &mut Client) -> Result<Option<(u64, String)>, PgStoreError> {
+    let row = client.query_opt(
+        "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+        &[],
+    )?;
+    row.map(|row| Ok((to_u64(row.try_get(0)?, "seq")?, row.try_get(1)?)))
+        .transpose()
+}
+
+pub(crate) fn read_events(
+    client: &mut Client,
+    after_seq: u64,
+    limit: u64,
+) -> Result<Vec<Event>, PgStoreError> {
+    // Past i64::MAX there is no row anyway.
+    let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client.query(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"),
+        &[&after_seq, &limit],
+    )?;
+    rows.iter().map(event_from_row).collect()
+}
+
+fn event_from_row(row: &Row) -> Result<Event, PgStoreError> {
+    let uuid = |idx: usize| -> Result<Uuid, PgStoreError> {
+        let text: &str = row.try_get(idx)?;
+        Uuid::parse_str(text).map_err(|_| PgStoreError::Corrupt(format!("{text:?} is not a UUID")))
+    };
+    let type_version = row.try_get::<_, i64>(5)?;
+    Ok(Event {
+        seq: to_u64(row.try_get(0)?, "seq")?,
+        id: uuid(1)?,
+        stream: row.try_get(2)?,
+        stream_version: to_u64(row.try_get(3)?, "stream_version")?,
+        event_type: row.try_get(4)?,
+        type_version: u32::try_from(type_version).map_err(|_| {
+            PgStoreError::Corrupt(format!("type_version {type_version} is out of range"))
+        })?,
+        source: row.try_get(6)?,
+        tenant: uuid(7)?,
+        recorded_at: row.try_get(8)?,
+        idempotency_key: row.try_get(9)?,
+        payload: row.try_get(10)?,
+        raw_request: row.try_get(11)?,
+        prev_hash: row.try_get(12)?,
+        hash: row.try_get(13)?,
+    })
+}

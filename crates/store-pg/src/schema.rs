@@ -1,0 +1,99 @@
+//! Numbered schema migrations, applied in order and recorded in the `schema_version` table
+//! (one row per applied migration).
+//!
+//! A migration is never edited once released: a change is a new migration. The log's columns
+//! are SQLite's (`store::schema`, as of its migration 5) with the same meaning, because the
+//! hash covers their bytes; integers are BIGINT (SQLite's integers are 64-bit) and text is TEXT.
+//!
+//! Differences from SQLite's log, on purpose:
+//! - `idempotency_key` is UNIQUE over every row. SQLite's index covers request keys only (a
+//!   content key is unique by `(stream, stream_version)` already, and the index cost a random
+//!   page per append); here one key names one event, and hence one id, in every case. A request
+//!   key equal to another stream's content key, which SQLite would store twice, is refused.
+//! - TRUNCATE is refused too (SQLite has no TRUNCATE).
+//! - The triggers are statement-level: an UPDATE or DELETE is refused even if it matches no row.
+
+use postgres::Client;
+
+use crate::PgStoreError;
+
+/// Migration `n` (1-based) is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the event log, append-only by trigger.
+    r#"
+    CREATE TABLE events (
+        seq             BIGINT PRIMARY KEY,
+        id              TEXT   NOT NULL,
+        stream          TEXT   NOT NULL,
+        stream_version  BIGINT NOT NULL,
+        type            TEXT   NOT NULL,
+        type_version    BIGINT NOT NULL,
+        source          TEXT   NOT NULL,
+        tenant          TEXT   NOT NULL,
+        recorded_at     TEXT   NOT NULL,
+        idempotency_key TEXT   NOT NULL,
+        payload         TEXT   NOT NULL,
+        raw_request     TEXT   NOT NULL,
+        hash_layout     BIGINT NOT NULL,
+        prev_hash       TEXT   NOT NULL,
+        hash            TEXT   NOT NULL,
+        CONSTRAINT events_by_stream UNIQUE (stream, stream_version),
+        CONSTRAINT events_by_key UNIQUE (idempotency_key)
+    );
+    CREATE INDEX events_by_type ON events (type, seq);
+    CREATE INDEX events_by_source ON events (source, seq);
+    CREATE INDEX events_by_time ON events (recorded_at, seq);
+    CREATE FUNCTION events_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the event log is append-only: % refused', TG_OP
+            USING ERRCODE = 'restrict_violation';
+    END
+    $$;
+    CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+    CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+    CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The advisory lock that migrations take, so that nodes starting together migrate once.
+const MIGRATE_LOCK_KEY: i64 = 0x686c_6d69_6772_6174; // "hlmigrat"
+
+/// Applies every migration the database has not seen, each in its own transaction.
+pub fn migrate(client: &mut Client) -> Result<(), PgStoreError> {
+    loop {
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                version    BIGINT PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )?;
+        let current: i64 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])?
+            .try_get(0)?;
+        if current > SCHEMA_VERSION {
+            return Err(PgStoreError::SchemaTooNew {
+                found: current,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let applied = usize::try_from(current)
+            .map_err(|_| PgStoreError::Corrupt(format!("schema_version {current}")))?;
+        let Some(sql) = MIGRATIONS.get(applied) else {
+            return Ok(tx.commit()?);
+        };
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&(current + 1)],
+        )?;
+        tx.commit()?;
+    }
+}
