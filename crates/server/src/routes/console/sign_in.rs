@@ -72,25 +72,48 @@ pub async fn index(
 
 #[derive(Deserialize)]
 pub struct SignInForm {
+    /// Missing is as empty: the sign-in page again, asking for one.
+    #[serde(default)]
     token: String,
     next: Option<String>,
 }
 
 /// Checks the token as the JSON APIs do and starts a session: 303 to `next` with the session
-/// cookie, or the sign-in page again with 401.
+/// cookie, or the sign-in page again: 401 for a missing or unknown token, 400 for a body that
+/// is not a URL-encoded form.
 #[utoipa::path(post, path = "/console/sign-in", tag = "console",
     request_body(content_type = "application/x-www-form-urlencoded", description = "`token` (a bearer token, admin or auditor) and an optional `next`"),
     responses((status = 303, description = "Signed in: the session cookie, and on to `next`"),
-        (status = 401, description = "An unknown token: the sign-in page again (HTML)", content_type = "text/html")))]
+        (status = 400, description = "A body that is not a URL-encoded form: the sign-in page again (HTML)", content_type = "text/html"),
+        (status = 401, description = "A missing or unknown token: the sign-in page again (HTML)", content_type = "text/html")))]
 #[post("/console/sign-in")]
 pub async fn sign_in(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SignInForm>,
+    form: Result<web::Form<SignInForm>, actix_web::Error>,
 ) -> HttpResponse {
-    let SignInForm { token, next } = form.into_inner();
+    let form = match form {
+        Ok(form) => form.into_inner(),
+        Err(_) => {
+            return html_response(
+                StatusCode::BAD_REQUEST,
+                sign_in_page(
+                    &state,
+                    &landing(None),
+                    Some("The sign-in form could not be read: send it from this page."),
+                ),
+            )
+        }
+    };
+    let SignInForm { token, next } = form;
     let next = landing(next.as_deref());
     let token = token.trim().to_owned();
+    if token.is_empty() {
+        return html_response(
+            StatusCode::UNAUTHORIZED,
+            sign_in_page(&state, &next, Some("Paste a token to sign in.")),
+        );
+    }
     let role = match role_of_token(&state, token).await {
         Ok(role) => role,
         Err(e) => return error_page(&state, None, ConsoleError::from(e)),

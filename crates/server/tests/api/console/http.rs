@@ -174,6 +174,45 @@ async fn the_front_page_is_public_and_every_data_page_asks_for_a_sign_in_first()
     let wrong = console.sign_in("hl_not_a_token").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("That token is not known here."));
+    // A form without a token, or a body that is no form, is the sign-in page again, never a
+    // bare error (schemathesis found the first answering 400 with a JSON parse error).
+    for (content_type, body, status, message) in [
+        (
+            "application/x-www-form-urlencoded",
+            "",
+            StatusCode::UNAUTHORIZED,
+            "Paste a token to sign in.",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "next=%2Fconsole%2Fledger",
+            StatusCode::UNAUTHORIZED,
+            "Paste a token to sign in.",
+        ),
+        (
+            "application/json",
+            r#"{"token":"x"}"#,
+            StatusCode::BAD_REQUEST,
+            "could not be read",
+        ),
+    ] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/console/sign-in", app.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), status, "{content_type} {body:?}");
+        assert!(response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html")));
+        let page = response.text().await.expect("body");
+        assert!(page.contains(message), "{page}");
+        assert!(page.contains(r#"action="/console/sign-in""#));
+    }
     let right = console.sign_in(ADMIN_TOKEN).await;
     assert_eq!(right.status, StatusCode::SEE_OTHER);
     assert_eq!(right.location.as_deref(), Some("/console/ledger"));
