@@ -6,8 +6,10 @@
 //!   with `cc` here) into the data folder's files only: writes fail with `ENOSPC` (a full disk),
 //!   fsync fails with `EIO`, or everything fails with `EROFS` (a file system gone read-only).
 //!   Unprivileged and exact, so the test suite runs these.
-//! - `tmpfs-full`: a real 24 MiB tmpfs holding the data folder, filled to the last byte by a
-//!   ballast file and emptied again (needs `mount`, so root).
+//! - `tmpfs-full`: a real 256 MiB tmpfs holding the data folder, filled to the last byte by a
+//!   ballast file and emptied again (needs `mount`, so root). It has room for the whole run's
+//!   database (about 100 MiB), so that only the ballast fills it: at 24 MiB the database
+//!   itself filled it, and the closing replay check failed for want of space.
 //!
 //! Clients behave like upstreams: a 503 is retried after a pause, a 2xx is acknowledged. The
 //! checks: every 503 carries `Retry-After`, no other 5xx; the server logs the fault and its end;
@@ -302,7 +304,7 @@ fn fill(path: &Path) -> std::io::Result<()> {
 
 fn mount_tmpfs(at: &Path) -> Result<(), CampaignError> {
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
         .arg(at)
         .status()
         .map_err(|e| CampaignError::Setup(format!("mount: {e}")))?;
