@@ -9,7 +9,8 @@ use store::{Store, VerifyReport};
 
 use crate::output::{progress, ReplayProgress};
 use crate::{
-    DbArgs, EventFormat, EventsArgs, JournalFormat, LedgerCommand, ReplayArgs, TableFormat,
+    DbArgs, EventFormat, EventsArgs, JournalFormat, LedgerCommand, MigrateArgs, ReplayArgs,
+    TableFormat,
 };
 
 /// A command's failure.
@@ -22,6 +23,8 @@ pub enum CommandError {
     Store(#[from] store::StoreError),
     #[error(transparent)]
     Start(#[from] server::StartError),
+    #[error(transparent)]
+    Postgres(#[from] store_pg::PgStoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// A bad argument value. Exit 2.
@@ -51,8 +54,72 @@ fn settings(db: &DbArgs, bind: Option<String>) -> Result<Settings, CommandError>
     })?)
 }
 
+/// Where a command's database is: an SQLite file or a PostgreSQL URL.
+enum Location {
+    Sqlite,
+    Postgres(String),
+}
+
+/// Whether `text` names a PostgreSQL database rather than a file.
+pub fn is_postgres_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+fn location(settings: &Settings) -> Location {
+    match settings.db.to_str() {
+        Some(text) if is_postgres_url(text) => Location::Postgres(text.to_owned()),
+        _ => Location::Sqlite,
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let authority = &url[after_scheme..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..after_scheme],
+            &authority[..colon],
+            &url[after_scheme + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}
+
+/// Refuses a command that runs on SQLite only when `--db` names PostgreSQL (before anything
+/// is opened, so that no file named `postgres:…` is created).
+fn sqlite_only(settings: &Settings, command: &str) -> Result<(), CommandError> {
+    match location(settings) {
+        Location::Sqlite => Ok(()),
+        Location::Postgres(url) => Err(CommandError::Usage(format!(
+            "--db {}: {command} does not run on PostgreSQL yet (verify, digest, events and \
+             migrate do); give it an SQLite file",
+            redact(&url)
+        ))),
+    }
+}
+
+/// Connects to an existing hookledger database in PostgreSQL (migrated to this build's
+/// schema; offline commands never make one in an empty database by accident).
+fn open_postgres(url: &str) -> Result<store_pg::PgLog, CommandError> {
+    let mut log = store_pg::PgLog::connect(url)?;
+    if !log.is_initialised()? {
+        return Err(CommandError::Usage(format!(
+            "no hookledger log in {} (fill it with `hookledger migrate --from PATH --to URL`)",
+            redact(url)
+        )));
+    }
+    log.migrate()?;
+    Ok(log)
+}
+
 /// Opens an existing database (offline commands never create one by accident).
 fn open_existing(settings: &Settings) -> Result<Store, CommandError> {
+    sqlite_only(settings, "this command")?;
     if !settings.db.exists() {
         return Err(CommandError::Usage(format!(
             "no database at {} (set --db or HOOKLEDGER_DB)",
@@ -75,6 +142,7 @@ fn init_logging(default_level: &str) {
 pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
     init_logging("info,actix_server=warn,hookledger::http=warn");
     let settings = settings(db, bind)?;
+    sqlite_only(&settings, "`serve`")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -118,21 +186,35 @@ pub fn verify(db: &DbArgs, expect: Option<&str>) -> Outcome {
     init_logging("warn");
     let expect = expect.map(parse_expect).transpose()?;
     let settings = settings(db, None)?;
-    let store = open_existing(&settings)?;
-    let (count, _) = store.read(store::log::head)?;
-    let bar = progress(count, "verifying");
-    let report = store.read(|conn| {
-        store::verify::verify(
-            conn,
-            expect.as_ref().map(|(seq, hash)| (*seq, hash.as_str())),
-            |seq| {
+    let expect = expect.as_ref().map(|(seq, hash)| (*seq, hash.as_str()));
+    let report = match location(&settings) {
+        Location::Sqlite => {
+            let store = open_existing(&settings)?;
+            let (count, _) = store.read(store::log::head)?;
+            let bar = progress(count, "verifying");
+            let report = store.read(|conn| {
+                store::verify::verify(conn, expect, |seq| {
+                    if seq % 4096 == 0 {
+                        bar.set_position(seq);
+                    }
+                })
+            })?;
+            bar.finish_and_clear();
+            report
+        }
+        Location::Postgres(url) => {
+            let mut log = open_postgres(&url)?;
+            let count = log.head()?.map_or(0, |(seq, _)| seq);
+            let bar = progress(count, "verifying");
+            let report = log.verify(expect, |seq| {
                 if seq % 4096 == 0 {
                     bar.set_position(seq);
                 }
-            },
-        )
-    })?;
-    bar.finish_and_clear();
+            })?;
+            bar.finish_and_clear();
+            report
+        }
+    };
     match report {
         VerifyReport::Intact { head } => {
             match head {
@@ -154,8 +236,11 @@ pub fn verify(db: &DbArgs, expect: Option<&str>) -> Outcome {
 pub fn digest(db: &DbArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(db, None)?;
-    let store = open_existing(&settings)?;
-    println!("{}", store.read(store::projection::digest)?);
+    let digest = match location(&settings) {
+        Location::Sqlite => open_existing(&settings)?.read(store::projection::digest)?,
+        Location::Postgres(url) => open_postgres(&url)?.digest()?,
+    };
+    println!("{digest}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -180,7 +265,11 @@ fn corrupt(e: impl std::fmt::Display) -> store::StoreError {
 pub fn events(args: &EventsArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
-    let store = open_existing(&settings)?;
+    // Open first: a missing database is an error before any output.
+    let (store, mut postgres) = match location(&settings) {
+        Location::Sqlite => (Some(open_existing(&settings)?), None),
+        Location::Postgres(url) => (None, Some(open_postgres(&url)?)),
+    };
     let filter = EventFilter {
         stream: args.stream.clone(),
         event_type: args.event_type.clone(),
@@ -203,8 +292,8 @@ pub fn events(args: &EventsArgs) -> Outcome {
     let mut next_after_seq = None;
     let mut last_seq = None;
     let mut write_error: Option<std::io::Error> = None;
-    let read = store.read(|conn| {
-        store::log::for_each_event(conn, &filter, |event| {
+    let read: Result<(), CommandError> = {
+        let mut emit = |event: domain::Event| -> Result<(), store::StoreError> {
             if args.limit.is_some_and(|limit| n_written == limit) {
                 next_after_seq = last_seq;
                 return Ok(());
@@ -230,14 +319,23 @@ pub fn events(args: &EventsArgs) -> Outcome {
                 write_error = Some(e);
                 corrupt(message)
             })
-        })
-    });
+        };
+        match (&store, &mut postgres) {
+            (Some(store), _) => store
+                .read(|conn| store::log::for_each_event(conn, &filter, &mut emit))
+                .map_err(Into::into),
+            (None, Some(log)) => {
+                log.for_each_event(&filter, |event| emit(event).map_err(CommandError::from))
+            }
+            (None, None) => Ok(()),
+        }
+    };
     // A reader that stops early (`| head`) is not an error worth a message.
     let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     match (read, write_error) {
         (_, Some(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
         (_, Some(e)) => return Err(e.into()),
-        (Err(e), None) => return Err(e.into()),
+        (Err(e), None) => return Err(e),
         (Ok(()), None) => {}
     }
     if args.format == EventFormat::Json {
@@ -256,6 +354,7 @@ pub fn events(args: &EventsArgs) -> Outcome {
 pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
     init_logging("warn");
     let settings = settings(db, None)?;
+    sqlite_only(&settings, "`token create`")?;
     let store = Store::open(&settings.db, settings.durability)?;
     let (writer, _thread) = store::Writer::spawn(&store, Default::default(), None)?;
     let token = server::auth::generate_token();
@@ -279,6 +378,7 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
 pub fn replay(args: &ReplayArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
+    sqlite_only(&settings, "`replay`")?;
     let store = open_existing(&settings)?;
     let limited = args.until_seq.is_some() || args.as_of.is_some();
     let target =
@@ -416,4 +516,138 @@ fn journal_filter(
         until: time_flag("--until", until.as_deref())?,
         until_seq: None,
     })
+}
+
+/// `migrate --from PATH --to URL`: the SQLite ledger at PATH copied into PostgreSQL. In order,
+/// each step checked before the next:
+/// 1. the source's projections rebuilt by a replay into a scratch file beside it, whose digest
+///    must equal the source's own (else the source is not a replay of its log, and nothing is
+///    written);
+/// 2. the log copied byte for byte (each row's hash recomputed before it is sent; an
+///    interrupted copy resumes where it stopped);
+/// 3. the copy's whole chain verified in PostgreSQL, ending at the source's head;
+/// 4. the rebuilt projections copied in one transaction;
+/// 5. the digest computed in PostgreSQL, which must equal the source's.
+///
+/// The source is locked as `serve` locks it, so that nothing is appended during the copy.
+pub fn migrate(args: &MigrateArgs) -> Outcome {
+    init_logging("warn");
+    if !is_postgres_url(&args.to) {
+        return Err(CommandError::Usage(format!(
+            "--to: {:?} is not a postgres:// URL",
+            redact(&args.to)
+        )));
+    }
+    let from = args.from.to_string_lossy();
+    if is_postgres_url(&from) {
+        return Err(CommandError::Usage(format!(
+            "--from: {} is a URL; migrate copies from an SQLite file",
+            redact(&from)
+        )));
+    }
+    if !args.from.exists() {
+        return Err(CommandError::Usage(format!(
+            "--from: no database at {}",
+            args.from.display()
+        )));
+    }
+    let _lock = server::app::lock_database(&args.from)?;
+    let source = Store::open(&args.from, store::Durability::Full)?;
+    let (count, source_head) = source.read(store::log::head)?;
+    let source_digest = source.read(store::projection::digest)?;
+    let target = redact(&args.to);
+    let mut log = store_pg::PgLog::connect(&args.to)?;
+    log.migrate()?;
+
+    // 1. The projections, rebuilt from the log by the projectors (which run on SQLite).
+    let dir = args
+        .from
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let scratch = tempfile::Builder::new()
+        .prefix(".hookledger-migrate-")
+        .tempdir_in(dir)?;
+    let rebuilt_path = scratch.path().join("rebuilt.db");
+    let mut replay_progress = ReplayProgress::new();
+    let rebuilt = replay::replay(
+        &args.from,
+        &replay::Target::Into(rebuilt_path.clone()),
+        &replay::Options {
+            until_seq: None,
+            checkpoint_events: replay::CHECKPOINT_EVENTS_DEFAULT,
+        },
+        &mut |seq, until| replay_progress.update(seq, until),
+    )
+    .map_err(|e| CommandError::Failed(format!("rebuilding the projections: {e}")))?;
+    replay_progress.finish();
+    if rebuilt.digest != source_digest {
+        return Err(CommandError::Failed(format!(
+            "the source's projections (digest {source_digest}) are not what its log replays to \
+             (digest {}); nothing was copied. Run `hookledger replay --db {}` and migrate again",
+            rebuilt.digest,
+            args.from.display()
+        )));
+    }
+
+    // 2. The log, byte for byte.
+    let bar = progress(count, "copying events");
+    let imported =
+        source.read(|conn| Ok(log.import_sqlite_log(conn, |seq| bar.set_position(seq))))??;
+    bar.finish_and_clear();
+    if imported.head != source_head {
+        return Err(CommandError::Failed(format!(
+            "the copy ends at {:?}, the source at {:?}",
+            imported.head, source_head
+        )));
+    }
+
+    // 3. The copy's chain, recomputed from the bytes PostgreSQL stored.
+    let bar = progress(count, "verifying the copy");
+    let report = log.verify(None, |seq| {
+        if seq % 4096 == 0 {
+            bar.set_position(seq);
+        }
+    })?;
+    bar.finish_and_clear();
+    match report {
+        VerifyReport::Intact { head } if head == source_head => {}
+        VerifyReport::Intact { head } => {
+            return Err(CommandError::Failed(format!(
+                "the copy verifies to {head:?}, not the source's head {source_head:?}"
+            )))
+        }
+        VerifyReport::Broken {
+            first_bad_seq,
+            reason,
+        } => {
+            return Err(CommandError::Failed(format!(
+                "the copy in {target} does not verify: first bad seq {first_bad_seq}: {reason}"
+            )))
+        }
+    }
+
+    // 4. The rebuilt projections, in one transaction.
+    let rebuilt_store = Store::open(&rebuilt_path, store::Durability::Full)?;
+    let copied = rebuilt_store.read(|conn| Ok(log.replace_projections_from_sqlite(conn)))??;
+    drop(rebuilt_store);
+
+    // 5. The digest, computed by PostgreSQL's rows.
+    let target_digest = log.digest()?;
+    if target_digest != source_digest {
+        return Err(CommandError::Failed(format!(
+            "the digest in {target} is {target_digest}, the source's {source_digest}"
+        )));
+    }
+    let rows: u64 = copied.iter().map(|(_, n)| n).sum();
+    let head = match &source_head {
+        Some((seq, hash)) => format!("head seq {seq} hash {hash}"),
+        None => "an empty log".to_owned(),
+    };
+    println!(
+        "migrated {count} events to {target} ({} copied, {} there already): {head} verified; \
+         {rows} projection rows rebuilt; digest {target_digest} on both",
+        imported.n_copied, imported.n_already_present
+    );
+    Ok(ExitCode::SUCCESS)
 }

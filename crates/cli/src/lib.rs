@@ -1,5 +1,5 @@
 //! The `hookledger` command line: `serve`, `replay`, `verify`, `digest`, `events`, `ledger`,
-//! `token`.
+//! `token`, `migrate`.
 //!
 //! # Layout
 //! - [`Cli`] and [`Command`]: the clap definitions (each flag's help is the documentation).
@@ -27,8 +27,9 @@ pub struct Cli {
 /// Where the database and settings come from (flags beat environment beat the TOML file).
 #[derive(Debug, Args, Clone, Default)]
 pub struct DbArgs {
-    /// The SQLite database [env: HOOKLEDGER_DB] [default: ./data/hookledger.db]
-    #[arg(long, value_name = "PATH")]
+    /// The database: an SQLite file, or a postgres:// URL (verify, digest and events so far)
+    /// [env: HOOKLEDGER_DB] [default: ./data/hookledger.db]
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// A TOML settings file [env: HOOKLEDGER_CONFIG]
     #[arg(long, value_name = "FILE")]
@@ -70,6 +71,9 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Copy an SQLite ledger into PostgreSQL byte for byte, rebuild its projections there and
+    /// prove the digest equal. Resumes an interrupted copy.
+    Migrate(MigrateArgs),
     /// Manage bearer tokens.
     Token {
         #[command(subcommand)]
@@ -112,6 +116,17 @@ pub enum EventFormat {
     Json,
     Ndjson,
     Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy (left untouched; not while `serve` runs on it).
+    #[arg(long, value_name = "PATH")]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy into (postgres://user[:password]@host[:port]/database),
+    /// empty or holding an interrupted copy of the same log.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]
@@ -246,6 +261,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Digest { db } => commands::digest(&db),
         Command::Events(args) => commands::events(&args),
         Command::Replay(args) => commands::replay(&args),
+        Command::Migrate(args) => commands::migrate(&args),
         Command::Ledger { command } => commands::ledger(&command),
         Command::Token {
             command: TokenCommand::Create { db, role },

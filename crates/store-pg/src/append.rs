@@ -50,8 +50,12 @@ impl Statements {
                      WHERE events.stream = wanted.name
                      ORDER BY stream_version DESC LIMIT 1) AS last"
             ))?,
+            // Request keys only (the partial unique index's own condition, as SQLite's log
+            // looks them up): a content key of another stream with the same text is another
+            // event's, not this key's.
             keys: client.prepare(&format!(
-                "SELECT {RECORDED_COLUMNS} FROM events WHERE idempotency_key = ANY($1::text[])"
+                "SELECT {RECORDED_COLUMNS} FROM events WHERE idempotency_key = ANY($1::text[])
+                 AND substr(idempotency_key, 1, length(stream) + 1) <> stream || '#'"
             ))?,
             insert: client.prepare(
                 "INSERT INTO events (seq, id, stream, stream_version, type, type_version, source,
@@ -136,8 +140,6 @@ struct Batch {
     streams: HashMap<String, Recorded>,
     /// The events recorded under the batch's request keys.
     request_keys: HashMap<String, Recorded>,
-    /// Events whose content key equals one of the batch's request keys (another stream's).
-    content_keys: HashMap<String, Recorded>,
     /// The new rows, in `seq` order.
     rows: Vec<Event>,
 }
@@ -197,23 +199,17 @@ impl Batch {
                 Dedupe::SameAsLast(_) => None,
             })
             .collect();
-        let (mut request_keys, mut content_keys) = (HashMap::new(), HashMap::new());
+        let mut request_keys = HashMap::new();
         if !keys.is_empty() {
             for row in tx.query(&statements.keys, &[&keys])? {
                 let recorded = Recorded::from_row(&row)?;
-                let known = if is_content_key(&recorded.stream, &recorded.idempotency_key) {
-                    &mut content_keys
-                } else {
-                    &mut request_keys
-                };
-                known.insert(recorded.idempotency_key.clone(), recorded);
+                request_keys.insert(recorded.idempotency_key.clone(), recorded);
             }
         }
         Ok(Batch {
             head,
             streams,
             request_keys,
-            content_keys,
             rows: Vec::with_capacity(events.len()),
         })
     }
@@ -233,12 +229,6 @@ impl Batch {
                 }
                 if let Some(original) = self.request_keys.get(key) {
                     return Ok(original.again());
-                }
-                if let Some(other) = self.content_keys.get(key) {
-                    return Err(PgStoreError::Invariant(format!(
-                        "request key {key:?} is the content key of event {} of stream {:?}",
-                        other.seq, other.stream
-                    )));
                 }
                 key.clone()
             }

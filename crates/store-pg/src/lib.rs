@@ -1,12 +1,18 @@
 //! The event log in PostgreSQL: the append-only, hash-chained `events` table with the same
 //! columns, dedupe rules and chain as SQLite's (`store`), for several writers on several nodes.
 //!
-//! This is the first slice of the PostgreSQL backend: the log alone. Projections, `serve`,
-//! `replay` and `migrate` still run on SQLite only.
+//! The PostgreSQL backend so far: the log (append, read, filter, verify), the projection
+//! tables and their digest, and the copy of an SQLite database into them (`hookledger
+//! migrate`). `serve` and `replay` still run on SQLite only (docs/operations.md).
 //!
 //! # Layout
 //! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
 //!   UPDATE, DELETE and TRUNCATE on `events`.
+//! - `copy`: rows from SQLite into the same table here, value for value, in chunks.
+//! - `import`: [`PgLog::import_sqlite_log`], an SQLite log copied byte for byte, each row
+//!   checked before it is sent; resumable.
+//! - `projection`: [`PgLog::digest`] (the same framing as SQLite's) and
+//!   [`PgLog::replace_projections_from_sqlite`].
 //! - `append`: [`PgLog::append_batch`], one transaction per batch under a transaction-scoped
 //!   advisory lock, so that writers on any number of connections take turns per batch.
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
@@ -21,6 +27,9 @@
 //! (`store::Appended`).
 
 mod append;
+mod copy;
+mod import;
+mod projection;
 mod read;
 pub mod schema;
 mod verify;
@@ -31,6 +40,7 @@ use postgres::{Client, NoTls};
 use store::{Appended, VerifyReport};
 
 pub use append::APPEND_LOCK_KEY;
+pub use import::ImportReport;
 
 /// Errors of the PostgreSQL log. Handling: server-side failures (500) unless a variant says
 /// otherwise.
@@ -50,6 +60,14 @@ pub enum PgStoreError {
     /// split the batch.
     #[error("a batch of {n_events} events is over the limit of {BATCH_EVENTS_MAX}")]
     BatchTooLarge { n_events: usize },
+    /// A copy from SQLite was refused before anything wrong was written: the source's chain
+    /// breaks, a value cannot be stored here, or the target holds another log. Handling: the
+    /// message says which.
+    #[error("{0}")]
+    Refused(String),
+    /// The SQLite source could not be read.
+    #[error("SQLite error: {0}")]
+    Sqlite(String),
     /// An invariant of the log broke or an event cannot be appended without breaking one (a
     /// request key with the form of a content key, say). Nothing of the batch was appended.
     #[error("invariant violated: {0}")]
@@ -90,6 +108,15 @@ impl PgLog {
             clock: Box::new(Utc::now),
             statements: None,
         })
+    }
+
+    /// Whether this database holds a hookledger schema (any version): commands that only read
+    /// refuse an empty database rather than create one.
+    pub fn is_initialised(&mut self) -> Result<bool, PgStoreError> {
+        Ok(self
+            .client
+            .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
+            .try_get(0)?)
     }
 
     /// Applies every migration the database has not seen (see [`schema`]).
@@ -137,6 +164,44 @@ impl PgLog {
     /// At most `limit` events after `after_seq`, ascending by `seq`.
     pub fn read_events(&mut self, after_seq: u64, limit: u64) -> Result<Vec<Event>, PgStoreError> {
         read::read_events(&mut self.client, after_seq, limit)
+    }
+
+    /// Streams the events matching `filter` to `f`, ascending by `seq`, with the meaning
+    /// `store::log::for_each_event` gives each filter, from one snapshot.
+    pub fn for_each_event<E: From<PgStoreError>>(
+        &mut self,
+        filter: &store::log::EventFilter,
+        f: impl FnMut(Event) -> Result<(), E>,
+    ) -> Result<(), E> {
+        read::for_each_event(&mut self.client, filter, f)
+    }
+
+    /// The SHA-256 state digest of the projections here, framed as
+    /// `store::projection::digest` frames SQLite's: the same state gives the same digest.
+    pub fn digest(&mut self) -> Result<String, PgStoreError> {
+        projection::digest(&mut self.client)
+    }
+
+    /// Copies the events of the SQLite log `source` that this log does not hold yet, byte for
+    /// byte (see the `import` module): an empty log gets them all, a log holding a prefix of
+    /// the source (an interrupted copy) the rest; any other log is refused. Each source row's
+    /// hash is recomputed before it is sent. `progress` gets the `seq` copied so far.
+    pub fn import_sqlite_log(
+        &mut self,
+        source: &rusqlite::Connection,
+        progress: impl FnMut(u64),
+    ) -> Result<ImportReport, PgStoreError> {
+        self.statements = None;
+        import::import(&mut self.client, source, progress)
+    }
+
+    /// Replaces every projection row here by `source`'s (an SQLite database with the
+    /// projection tables of `store`), in one transaction. Returns the rows copied per table.
+    pub fn replace_projections_from_sqlite(
+        &mut self,
+        source: &rusqlite::Connection,
+    ) -> Result<Vec<(&'static str, u64)>, PgStoreError> {
+        projection::replace_from_sqlite(&mut self.client, source)
     }
 
     /// Walks the whole chain in `seq` order, recomputing every hash from the stored bytes, as

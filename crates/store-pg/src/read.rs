@@ -59,3 +59,71 @@ fn event_from_row(row: &Row) -> Result<Event, PgStoreError> {
         hash: row.try_get(13)?,
     })
 }
+
+/// Rows fetched from a portal per round trip.
+const ROWS_PER_FETCH: i32 = 1_000;
+
+/// Streams the events matching `filter` to `f`, ascending by `seq`, as
+/// `store::log::for_each_event` does for SQLite (the same filters with the same meaning), from
+/// one snapshot, a bounded number of rows in memory.
+pub(crate) fn for_each_event<E: From<PgStoreError>>(
+    client: &mut Client,
+    filter: &store::log::EventFilter,
+    mut f: impl FnMut(Event) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut clauses = vec!["seq > $1".to_owned()];
+    let after_seq = i64::try_from(filter.after_seq).unwrap_or(i64::MAX);
+    let mut texts: Vec<&str> = Vec::new();
+    for (column, op, value) in [
+        ("stream", "=", &filter.stream),
+        ("type", "=", &filter.event_type),
+        ("source", "=", &filter.source),
+        ("recorded_at", ">=", &filter.since),
+        ("recorded_at", "<", &filter.until),
+    ] {
+        if let Some(value) = value {
+            texts.push(value);
+            clauses.push(format!("{column} {op} ${}", texts.len() + 1));
+        }
+    }
+    if let Some(until_seq) = filter.until_seq {
+        clauses.push(format!(
+            "seq <= {}",
+            i64::try_from(until_seq).unwrap_or(i64::MAX)
+        ));
+    }
+    let limit = match filter.limit {
+        Some(n) => format!(" LIMIT {}", i64::try_from(n).unwrap_or(i64::MAX)),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY seq{limit}",
+        clauses.join(" AND ")
+    );
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&after_seq];
+    params.extend(
+        texts
+            .iter()
+            .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
+    );
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(PgStoreError::from)?;
+    let portal = tx.bind(&sql, &params).map_err(PgStoreError::from)?;
+    loop {
+        let rows = tx
+            .query_portal(&portal, ROWS_PER_FETCH)
+            .map_err(PgStoreError::from)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            f(event_from_row(row)?)?;
+        }
+    }
+    tx.commit().map_err(PgStoreError::from)?;
+    Ok(())
+}

@@ -5,13 +5,17 @@
 //! are SQLite's (`store::schema`, as of its migration 5) with the same meaning, because the
 //! hash covers their bytes; integers are BIGINT (SQLite's integers are 64-bit) and text is TEXT.
 //!
+//! Text that is ordered or compared by range (`recorded_at`, the projections' keys) is
+//! `COLLATE "C"`: byte order, as SQLite's `BINARY`, whatever the database's locale, so that
+//! `--since`, the digest's row order and every page cursor agree with SQLite.
+//!
 //! Differences from SQLite's log, on purpose:
-//! - `idempotency_key` is UNIQUE over every row. SQLite's index covers request keys only (a
-//!   content key is unique by `(stream, stream_version)` already, and the index cost a random
-//!   page per append); here one key names one event, and hence one id, in every case. A request
-//!   key equal to another stream's content key, which SQLite would store twice, is refused.
 //! - TRUNCATE is refused too (SQLite has no TRUNCATE).
 //! - The triggers are statement-level: an UPDATE or DELETE is refused even if it matches no row.
+//!
+//! Migration 1 (the first slice) made `idempotency_key` UNIQUE over every row; migration 2
+//! makes it SQLite's partial index over request keys, so that every SQLite log can be copied
+//! here (`migrate`) and both logs accept the same appends.
 
 use postgres::Client;
 
@@ -55,6 +59,48 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
     CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
         FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change();
+    "#,
+    // 2: SQLite's key rules and byte order, and the projections (derived state, rebuilt from
+    // the log; the same tables and columns as SQLite's schema 5, covered by the same digest).
+    r#"
+    ALTER TABLE events DROP CONSTRAINT events_by_key;
+    CREATE UNIQUE INDEX events_by_request_key ON events (idempotency_key)
+        WHERE substr(idempotency_key, 1, length(stream) + 1) <> stream || '#';
+    ALTER TABLE events ALTER COLUMN recorded_at TYPE TEXT COLLATE "C";
+    CREATE TABLE proj_docs (
+        kind TEXT   COLLATE "C" NOT NULL,
+        key  TEXT   COLLATE "C" NOT NULL,
+        body TEXT   NOT NULL,
+        seq  BIGINT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE proj_journal_lines (
+        entry_id     TEXT   COLLATE "C" NOT NULL,
+        line_no      BIGINT NOT NULL,
+        seq          BIGINT NOT NULL,
+        recorded_at  TEXT   COLLATE "C" NOT NULL,
+        account      TEXT   COLLATE "C" NOT NULL,
+        currency     TEXT   COLLATE "C" NOT NULL,
+        debit_minor  BIGINT NOT NULL,
+        credit_minor BIGINT NOT NULL,
+        memo         TEXT   NOT NULL,
+        PRIMARY KEY (seq, entry_id, line_no)
+    );
+    CREATE INDEX proj_journal_lines_by_account ON proj_journal_lines (account, seq);
+    CREATE TABLE proj_outbox (
+        id          TEXT   COLLATE "C" NOT NULL,
+        seq         BIGINT NOT NULL,
+        event       TEXT   COLLATE "C" NOT NULL,
+        destination TEXT   COLLATE "C" NOT NULL,
+        stream      TEXT   COLLATE "C" NOT NULL,
+        recorded_at TEXT   COLLATE "C" NOT NULL,
+        payload     TEXT   NOT NULL,
+        PRIMARY KEY (seq, id)
+    );
+    CREATE TABLE proj_meta (
+        key   TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL
+    );
     "#,
 ];
 

@@ -328,48 +328,114 @@ pub fn outbox_after(conn: &Connection, after_seq: u64) -> Result<Vec<OutboxRow>,
 }
 
 /// The digest layout's tag, framed first.
-const DIGEST_LAYOUT_TAG: &[u8] = b"hookledger-digest-v2";
+pub const DIGEST_LAYOUT_TAG: &[u8] = b"hookledger-digest-v2";
 
-/// The tables the digest covers, with their columns in primary-key order.
-const DIGEST_TABLES: &[(&str, &str)] = &[
-    (
-        "proj_docs",
-        "SELECT kind, key, body, seq FROM proj_docs ORDER BY kind, key",
-    ),
-    (
-        "proj_journal_lines",
-        "SELECT entry_id, line_no, seq, recorded_at, account, currency, debit_minor,
-         credit_minor, memo FROM proj_journal_lines ORDER BY seq, entry_id, line_no",
-    ),
-    (
-        "proj_outbox",
-        "SELECT id, seq, event, destination, stream, recorded_at, payload
-         FROM proj_outbox ORDER BY seq, id",
-    ),
+/// One table the digest covers: its name, its columns in the order they are framed, and the
+/// order of its rows (its primary key). Every backend selects exactly these.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestTable {
+    pub name: &'static str,
+    pub columns: &'static str,
+    pub order_by: &'static str,
+}
+
+impl DigestTable {
+    /// `SELECT columns FROM name ORDER BY order_by`.
+    pub fn select(&self) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            self.columns, self.name, self.order_by
+        )
+    }
+}
+
+/// The tables the digest covers, in the order they are framed.
+pub const DIGEST_TABLES: &[DigestTable] = &[
+    DigestTable {
+        name: "proj_docs",
+        columns: "kind, key, body, seq",
+        order_by: "kind, key",
+    },
+    DigestTable {
+        name: "proj_journal_lines",
+        columns: "entry_id, line_no, seq, recorded_at, account, currency, debit_minor, \
+                  credit_minor, memo",
+        order_by: "seq, entry_id, line_no",
+    },
+    DigestTable {
+        name: "proj_outbox",
+        columns: "id, seq, event, destination, stream, recorded_at, payload",
+        order_by: "seq, id",
+    },
 ];
+
+/// The digest's framing (layout 2, above), fed one table and value at a time, so that every
+/// backend hashes the same bytes for the same state. Text must be compared and ordered as
+/// bytes (SQLite's `BINARY`, PostgreSQL's `COLLATE "C"`).
+pub struct Digester {
+    hasher: Sha256,
+}
+
+impl Default for Digester {
+    fn default() -> Self {
+        Digester::new()
+    }
+}
+
+impl Digester {
+    /// A digest with the layout tag framed.
+    pub fn new() -> Digester {
+        let mut digester = Digester {
+            hasher: Sha256::new(),
+        };
+        digester.frame(DIGEST_LAYOUT_TAG);
+        digester
+    }
+
+    fn frame(&mut self, bytes: &[u8]) {
+        self.hasher.update((bytes.len() as u64).to_be_bytes());
+        self.hasher.update(bytes);
+    }
+
+    /// Starts the next table of [`DIGEST_TABLES`].
+    pub fn table(&mut self, name: &str) {
+        self.frame(name.as_bytes());
+    }
+
+    /// An integer column (framed as its ASCII decimal text).
+    pub fn integer(&mut self, value: i64) {
+        self.frame(value.to_string().as_bytes());
+    }
+
+    /// A text column.
+    pub fn text(&mut self, value: &[u8]) {
+        self.frame(value);
+    }
+
+    /// 64 lower-case hex digits.
+    pub fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
+    }
+}
 
 /// The SHA-256 state digest of every projection (64 lower-case hex digits).
 pub fn digest(conn: &Connection) -> Result<String, StoreError> {
     use rusqlite::types::ValueRef;
-    let mut hasher = Sha256::new();
-    let mut frame = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_be_bytes());
-        hasher.update(bytes);
-    };
-    frame(DIGEST_LAYOUT_TAG);
-    for (table, sql) in DIGEST_TABLES {
-        frame(table.as_bytes());
-        let mut stmt = conn.prepare(sql)?;
+    let mut digester = Digester::new();
+    for table in DIGEST_TABLES {
+        digester.table(table.name);
+        let mut stmt = conn.prepare(&table.select())?;
         let n_columns = stmt.column_count();
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             for idx in 0..n_columns {
                 match row.get_ref(idx)? {
-                    ValueRef::Integer(n) => frame(n.to_string().as_bytes()),
-                    ValueRef::Text(bytes) => frame(bytes),
+                    ValueRef::Integer(n) => digester.integer(n),
+                    ValueRef::Text(bytes) => digester.text(bytes),
                     other => {
                         return Err(StoreError::Corrupt(format!(
-                            "{table} column {idx} holds {:?}",
+                            "{} column {idx} holds {:?}",
+                            table.name,
                             other.data_type()
                         )))
                     }
@@ -377,7 +443,7 @@ pub fn digest(conn: &Connection) -> Result<String, StoreError> {
             }
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(digester.finish())
 }
 
 /// Deletes every projection row (the first step of a rebuild).

@@ -3,6 +3,8 @@
 mod campaigns;
 mod crash;
 mod ledger_command;
+#[cfg(feature = "pg-tests")]
+mod on_postgres;
 mod replay_command;
 mod tidy;
 

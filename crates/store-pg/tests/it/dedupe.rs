@@ -94,14 +94,23 @@ fn a_request_key_in_the_form_of_a_content_key_refuses_the_whole_batch() {
 }
 
 #[test]
-fn a_request_key_equal_to_another_streams_content_key_is_refused() {
-    // SQLite's log would store this key twice (its unique index covers request keys only);
-    // this log keeps one event per key.
+fn a_request_key_equal_to_another_streams_content_key_is_a_new_event_as_in_sqlite() {
+    // SQLite's unique index covers request keys only, and so does this log's (migration 2):
+    // the same appends give the same log on both, and every SQLite log can be copied here.
     let db = TestDb::create();
     let mut log = db.log();
     log.append_batch(&[status("order:1", "completed")])
         .expect("append");
-    let refused = log.append_batch(&[event("order:2", "t", "order:1#1:completed")]);
-    assert!(matches!(refused, Err(store_pg::PgStoreError::Invariant(_))));
-    assert_eq!(count(&db), 1);
+    let appended = log
+        .append_batch(&[event("order:2", "t", "order:1#1:completed")])
+        .expect("append");
+    assert!(!appended[0].duplicate);
+    assert_eq!(appended[0].seq, 2);
+    // And that request key now dedupes as any other.
+    let again = log
+        .append_batch(&[event("order:2", "t", "order:1#1:completed")])
+        .expect("append");
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].seq, 2);
+    assert_eq!(count(&db), 2);
 }

@@ -13,6 +13,7 @@
 mod append_only;
 mod concurrency;
 mod dedupe;
+mod from_sqlite;
 mod migrate;
 mod refusals;
 mod same_as_sqlite;
@@ -31,6 +32,11 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn create() -> TestDb {
+        TestDb::create_with("")
+    }
+
+    /// A database made with these `CREATE DATABASE` options (a locale, say).
+    pub fn create_with(options: &str) -> TestDb {
         let base_url = std::env::var("HOOKLEDGER_TEST_PG").unwrap_or_else(|_| {
             panic!(
                 "HOOKLEDGER_TEST_PG is not set: these tests need a PostgreSQL server. Start one \
@@ -42,7 +48,7 @@ impl TestDb {
         let mut admin = postgres::Client::connect(&base_url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("cannot connect to HOOKLEDGER_TEST_PG={base_url}: {e}"));
         admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!("CREATE DATABASE {name} {options}"))
             .expect("create the test database");
         TestDb {
             url: with_database(&base_url, &name),

@@ -14,7 +14,7 @@ use crate::{event, TestDb};
 /// from a small pool (so that many repeat, within a batch and across batches), content dedupe
 /// with three digests (so that a status repeats right after itself and after another), every
 /// source, two type versions, and text that JSON must escape.
-fn workload() -> Vec<Vec<NewEvent>> {
+pub(crate) fn workload() -> Vec<Vec<NewEvent>> {
     let mut state: u64 = 0x5eed;
     let mut next = |n: u64| {
         state = state
