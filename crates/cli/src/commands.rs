@@ -96,8 +96,8 @@ fn sqlite_only(settings: &Settings, command: &str) -> Result<(), CommandError> {
     match location(settings) {
         Location::Sqlite => Ok(()),
         Location::Postgres(url) => Err(CommandError::Usage(format!(
-            "--db {}: {command} does not run on PostgreSQL yet (verify, digest, events and \
-             migrate do); give it an SQLite file",
+            "--db {}: {command} does not run on PostgreSQL yet (verify, digest, events, \
+             ledger and migrate do); give it an SQLite file",
             redact(&url)
         ))),
     }
@@ -436,15 +436,26 @@ pub fn ledger(command: &LedgerCommand) -> Outcome {
     init_logging("warn");
     let text = match command {
         LedgerCommand::TrialBalance { db, as_of, format } => {
-            let store = open_existing(&settings(db, None)?)?;
+            let settings = settings(db, None)?;
             let as_of = as_of
                 .as_deref()
                 .map(|text| reports::AsOf::parse(text).map_err(|e| usage("--as-of", e)))
                 .transpose()?;
-            let tb = store.read(|conn| {
-                let until_seq = as_of.as_ref().map(|a| a.until_seq(conn)).transpose()?;
-                store::ledger::trial_balance(conn, until_seq)
-            })?;
+            let tb = match location(&settings) {
+                Location::Sqlite => open_existing(&settings)?.read(|conn| {
+                    let until_seq = as_of.as_ref().map(|a| a.until_seq(conn)).transpose()?;
+                    store::ledger::trial_balance(conn, until_seq)
+                })?,
+                Location::Postgres(url) => {
+                    let mut log = open_postgres(&url)?;
+                    let until_seq = match &as_of {
+                        Some(reports::AsOf::Seq(seq)) => Some(*seq),
+                        Some(reports::AsOf::Time(time)) => Some(log.seq_as_of(time)?),
+                        None => None,
+                    };
+                    log.trial_balance(until_seq)?
+                }
+            };
             match format {
                 TableFormat::Table => reports::ledger::trial_balance_table(&tb),
                 TableFormat::Csv => reports::ledger::trial_balance_csv(&tb),
@@ -458,9 +469,14 @@ pub fn ledger(command: &LedgerCommand) -> Outcome {
             until,
             format,
         } => {
-            let store = open_existing(&settings(db, None)?)?;
+            let settings = settings(db, None)?;
             let filter = journal_filter(account.clone(), since, until)?;
-            let entries = store.read(|conn| store::ledger::journal(conn, &filter))?;
+            let entries = match location(&settings) {
+                Location::Sqlite => {
+                    open_existing(&settings)?.read(|conn| store::ledger::journal(conn, &filter))?
+                }
+                Location::Postgres(url) => open_postgres(&url)?.journal(&filter)?,
+            };
             match format {
                 JournalFormat::Table => reports::ledger::journal_table(&entries),
                 JournalFormat::Csv => reports::ledger::journal_csv(&entries),
@@ -476,9 +492,13 @@ pub fn ledger(command: &LedgerCommand) -> Outcome {
             until,
             format,
         } => {
-            let store = open_existing(&settings(db, None)?)?;
+            let settings = settings(db, None)?;
             let filter = journal_filter(None, since, until)?;
-            let register = store.read(|conn| store::ledger::register(conn, account, &filter))?;
+            let register = match location(&settings) {
+                Location::Sqlite => open_existing(&settings)?
+                    .read(|conn| store::ledger::register(conn, account, &filter))?,
+                Location::Postgres(url) => open_postgres(&url)?.register(account, &filter)?,
+            };
             match format {
                 TableFormat::Table => reports::ledger::register_table(&register),
                 TableFormat::Csv => reports::ledger::register_csv(&register),

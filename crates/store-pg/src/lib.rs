@@ -2,8 +2,8 @@
 //! columns, dedupe rules and chain as SQLite's (`store`), for several writers on several nodes.
 //!
 //! The PostgreSQL backend so far: the log (append, read, filter, verify), the projection
-//! tables and their digest, and the copy of an SQLite database into them (`hookledger
-//! migrate`). `serve` and `replay` still run on SQLite only (docs/operations.md).
+//! tables, their digest and the ledger's reports, and the copy of an SQLite database into them
+//! (`hookledger migrate`). `serve` and `replay` still run on SQLite only (docs/operations.md).
 //!
 //! # Layout
 //! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
@@ -13,6 +13,8 @@
 //!   checked before it is sent; resumable.
 //! - `projection`: [`PgLog::digest`] (the same framing as SQLite's) and
 //!   [`PgLog::replace_projections_from_sqlite`].
+//! - `ledger`: the trial balance, journal and register, as `store::ledger` (whose Rust totals,
+//!   groups and runs the balances of both).
 //! - `append`: [`PgLog::append_batch`], one transaction per batch under a transaction-scoped
 //!   advisory lock, so that writers on any number of connections take turns per batch.
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
@@ -29,6 +31,7 @@
 mod append;
 mod copy;
 mod import;
+mod ledger;
 mod projection;
 mod read;
 pub mod schema;
@@ -202,6 +205,38 @@ impl PgLog {
         source: &rusqlite::Connection,
     ) -> Result<Vec<(&'static str, u64)>, PgStoreError> {
         projection::replace_from_sqlite(&mut self.client, source)
+    }
+
+    /// Every account's sums per currency over the journal lines caused by events up to
+    /// `until_seq` (all if `None`), as `store::ledger::trial_balance`.
+    pub fn trial_balance(
+        &mut self,
+        until_seq: Option<u64>,
+    ) -> Result<store::ledger::TrialBalance, PgStoreError> {
+        ledger::trial_balance(&mut self.client, until_seq)
+    }
+
+    /// The journal entries matching `filter`, as `store::ledger::journal`.
+    pub fn journal(
+        &mut self,
+        filter: &store::ledger::JournalFilter,
+    ) -> Result<Vec<store::ledger::JournalEntry>, PgStoreError> {
+        ledger::journal(&mut self.client, filter)
+    }
+
+    /// One account's register, as `store::ledger::register`.
+    pub fn register(
+        &mut self,
+        account: &str,
+        filter: &store::ledger::JournalFilter,
+    ) -> Result<store::ledger::Register, PgStoreError> {
+        ledger::register(&mut self.client, account, filter)
+    }
+
+    /// The `seq` of the last event recorded at or before `as_of` (the log's fixed-width
+    /// form), 0 if none.
+    pub fn seq_as_of(&mut self, as_of: &str) -> Result<u64, PgStoreError> {
+        ledger::seq_as_of(&mut self.client, as_of)
     }
 
     /// Walks the whole chain in `seq` order, recomputing every hash from the stored bytes, as

@@ -184,33 +184,120 @@ pub fn trial_balance(
         })
     })?;
     let accounts: Vec<AccountBalance> = rows.collect::<Result<_, _>>()?;
-    let mut totals: Vec<CurrencyTotal> = Vec::new();
-    let mut by_currency: Vec<&AccountBalance> = accounts.iter().collect();
-    by_currency.sort_by(|a, b| a.currency.cmp(&b.currency));
-    for balance in by_currency {
-        match totals.last_mut() {
-            Some(total) if total.currency == balance.currency => {
-                total.debit_minor += balance.debit_minor;
-                total.credit_minor += balance.credit_minor;
+    Ok(TrialBalance::from_accounts(accounts))
+}
+
+impl TrialBalance {
+    /// The trial balance of these account sums (ordered by account then currency): the totals
+    /// per currency added up. Every backend's query ends here.
+    pub fn from_accounts(accounts: Vec<AccountBalance>) -> TrialBalance {
+        let mut totals: Vec<CurrencyTotal> = Vec::new();
+        let mut by_currency: Vec<&AccountBalance> = accounts.iter().collect();
+        by_currency.sort_by(|a, b| a.currency.cmp(&b.currency));
+        for balance in by_currency {
+            match totals.last_mut() {
+                Some(total) if total.currency == balance.currency => {
+                    total.debit_minor += balance.debit_minor;
+                    total.credit_minor += balance.credit_minor;
+                }
+                _ => totals.push(CurrencyTotal {
+                    currency: balance.currency.clone(),
+                    debit_minor: balance.debit_minor,
+                    credit_minor: balance.credit_minor,
+                }),
             }
-            _ => totals.push(CurrencyTotal {
-                currency: balance.currency.clone(),
-                debit_minor: balance.debit_minor,
-                credit_minor: balance.credit_minor,
+        }
+        TrialBalance { accounts, totals }
+    }
+}
+
+/// One journal line with what its entry's document says, as the journal and register queries
+/// read them (in `seq`, entry, line order). Every backend's rows become these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRecord {
+    pub entry_id: String,
+    pub seq: u64,
+    pub recorded_at: String,
+    pub description: String,
+    pub source: Option<String>,
+    pub stream: Option<String>,
+    pub line: EntryLine,
+}
+
+/// Lines (in `seq`, entry, line order) grouped into their entries.
+pub fn entries_of(lines: impl IntoIterator<Item = LineRecord>) -> Vec<JournalEntry> {
+    let mut entries: Vec<JournalEntry> = Vec::new();
+    for record in lines {
+        match entries.last_mut() {
+            Some(entry) if entry.entry_id == record.entry_id => entry.lines.push(record.line),
+            _ => entries.push(JournalEntry {
+                entry_id: record.entry_id,
+                seq: record.seq,
+                recorded_at: record.recorded_at,
+                description: record.description,
+                source: record.source,
+                stream: record.stream,
+                lines: vec![record.line],
             }),
         }
     }
-    Ok(TrialBalance { accounts, totals })
+    entries
 }
 
-fn entry_line(row: &Row<'_>) -> rusqlite::Result<EntryLine> {
-    Ok(EntryLine {
-        line_no: row.get(1)?,
-        account: row.get(4)?,
-        currency: row.get(5)?,
-        debit_minor: row.get(6)?,
-        credit_minor: row.get(7)?,
-        memo: row.get(8)?,
+/// An account's register: `lines` (in order) with the running balance per currency, starting
+/// from `opening`.
+pub fn register_of(
+    opening: Vec<(String, i64)>,
+    lines: impl IntoIterator<Item = LineRecord>,
+) -> Register {
+    let mut balances: Vec<(String, i64)> = opening.clone();
+    let mut rows = Vec::new();
+    for record in lines {
+        let line = record.line;
+        let delta = line.debit_minor - line.credit_minor;
+        let balance_minor = match balances.iter_mut().find(|(c, _)| *c == line.currency) {
+            Some((_, balance)) => {
+                *balance += delta;
+                *balance
+            }
+            None => {
+                balances.push((line.currency.clone(), delta));
+                delta
+            }
+        };
+        rows.push(RegisterRow {
+            seq: record.seq,
+            recorded_at: record.recorded_at,
+            entry_id: record.entry_id,
+            description: record.description,
+            account: line.account,
+            currency: line.currency,
+            debit_minor: line.debit_minor,
+            credit_minor: line.credit_minor,
+            memo: line.memo,
+            balance_minor,
+        });
+    }
+    Register { opening, rows }
+}
+
+/// A row of `SELECT LINE_COLUMNS FROM LINE_JOIN`.
+fn line_record(row: &Row<'_>) -> rusqlite::Result<LineRecord> {
+    Ok(LineRecord {
+        entry_id: row.get(0)?,
+        seq: row.get(2)?,
+        recorded_at: row.get(3)?,
+        description: row.get(9)?,
+        source: row.get(10)?,
+        stream: row.get(11)?,
+        line: EntryLine {
+            line_no: row.get(1)?,
+            account: row.get(4)?,
+            currency: row.get(5)?,
+            debit_minor: row.get(6)?,
+            credit_minor: row.get(7)?,
+            memo: row.get(8)?,
+        },
     })
 }
 
@@ -243,25 +330,10 @@ pub fn journal(conn: &Connection, filter: &JournalFilter) -> Result<Vec<JournalE
         conditions.sql()
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(conditions.values))?;
-    let mut entries: Vec<JournalEntry> = Vec::new();
-    while let Some(row) = rows.next()? {
-        let entry_id: String = row.get(0)?;
-        let line = entry_line(row)?;
-        match entries.last_mut() {
-            Some(entry) if entry.entry_id == entry_id => entry.lines.push(line),
-            _ => entries.push(JournalEntry {
-                entry_id,
-                seq: row.get(2)?,
-                recorded_at: row.get(3)?,
-                description: row.get(9)?,
-                source: row.get(10)?,
-                stream: row.get(11)?,
-                lines: vec![line],
-            }),
-        }
-    }
-    Ok(entries)
+    let lines = stmt
+        .query_map(params_from_iter(conditions.values), line_record)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(entries_of(lines))
 }
 
 /// The register of `account` (and its sub-accounts): its lines in order with the running
@@ -284,39 +356,10 @@ pub fn register(
         conditions.sql()
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(conditions.values))?;
-    let mut balances: Vec<(String, i64)> = opening.clone();
-    let mut register_rows = Vec::new();
-    while let Some(row) = rows.next()? {
-        let line = entry_line(row)?;
-        let delta = line.debit_minor - line.credit_minor;
-        let balance_minor = match balances.iter_mut().find(|(c, _)| *c == line.currency) {
-            Some((_, balance)) => {
-                *balance += delta;
-                *balance
-            }
-            None => {
-                balances.push((line.currency.clone(), delta));
-                delta
-            }
-        };
-        register_rows.push(RegisterRow {
-            seq: row.get(2)?,
-            recorded_at: row.get(3)?,
-            entry_id: row.get(0)?,
-            description: row.get(9)?,
-            account: line.account,
-            currency: line.currency,
-            debit_minor: line.debit_minor,
-            credit_minor: line.credit_minor,
-            memo: line.memo,
-            balance_minor,
-        });
-    }
-    Ok(Register {
-        opening,
-        rows: register_rows,
-    })
+    let lines = stmt
+        .query_map(params_from_iter(conditions.values), line_record)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(register_of(opening, lines))
 }
 
 fn opening_balances(

@@ -1,6 +1,6 @@
 //! The commands on PostgreSQL (`--features pg-tests`, a server at `HOOKLEDGER_TEST_PG`, as
-//! store-pg's tests): `migrate` from SQLite, then `verify`, `digest` and `events` give what
-//! they give on the SQLite file; the commands that do not run on PostgreSQL yet say so, exit 2,
+//! store-pg's tests): `migrate` from SQLite, then `verify`, `digest`, `events` and `ledger`
+//! print what they print on the SQLite file; the commands that do not run on PostgreSQL yet say so, exit 2,
 //! and create nothing.
 
 use std::path::Path;
@@ -146,6 +146,66 @@ fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_fi
         assert_eq!(on(&db.url), on(path(&file)), "events {args:?}");
     }
 
+    // The accountant's reports, every format, past states and filters.
+    let middle = {
+        let csv = run_ok(&[
+            "events",
+            "--db",
+            path(&file),
+            "--after-seq",
+            "199",
+            "--limit",
+            "1",
+            "--format",
+            "csv",
+        ]);
+        let row = csv.lines().nth(1).expect("a row").to_owned();
+        row.split(',').nth(8).expect("recorded_at").to_owned()
+    };
+    for args in [
+        vec!["trial-balance"],
+        vec!["trial-balance", "--format", "json"],
+        vec!["trial-balance", "--format", "csv", "--as-of", "150"],
+        vec!["trial-balance", "--as-of", &middle],
+        vec!["journal", "--format", "ledger"],
+        vec!["journal", "--format", "beancount"],
+        vec![
+            "journal",
+            "--format",
+            "json",
+            "--account",
+            "Assets:Receivables",
+        ],
+        vec!["journal", "--format", "csv", "--since", &middle],
+        vec!["journal", "--until", &middle, "--account", "Income"],
+        vec!["register", "--account", "Assets", "--format", "json"],
+        vec![
+            "register",
+            "--account",
+            "Assets:Receivables:Roms",
+            "--since",
+            &middle,
+        ],
+        vec![
+            "register",
+            "--account",
+            "Assets:Cash",
+            "--until",
+            &middle,
+            "--format",
+            "csv",
+        ],
+    ] {
+        let on = |db: &str| {
+            let mut all = vec!["ledger", args[0], "--db", db];
+            all.extend(&args[1..]);
+            run_ok(&all)
+        };
+        let (pg, sqlite) = (on(&db.url), on(path(&file)));
+        assert!(sqlite.len() > 100, "ledger {args:?}: {sqlite}");
+        assert_eq!(pg, sqlite, "ledger {args:?}");
+    }
+
     // Again: nothing copied twice, the same digest proved.
     let again = run_ok(&["migrate", "--from", path(&file), "--to", &db.url]);
     assert!(again.contains("(0 copied, 400 there already)"), "{again}");
@@ -206,7 +266,6 @@ fn commands_that_do_not_run_on_postgresql_yet_say_so_and_create_nothing() {
     for args in [
         vec!["serve", "--db", &with_password],
         vec!["replay", "--db", &with_password],
-        vec!["ledger", "trial-balance", "--db", &with_password],
         vec!["token", "create", "--role", "admin", "--db", &with_password],
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
@@ -240,6 +299,7 @@ fn commands_that_do_not_run_on_postgresql_yet_say_so_and_create_nothing() {
         vec!["verify", "--db", &db.url],
         vec!["digest", "--db", &db.url],
         vec!["events", "--db", &db.url],
+        vec!["ledger", "journal", "--db", &db.url],
     ] {
         let output = hookledger(&args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
