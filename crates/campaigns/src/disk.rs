@@ -6,10 +6,12 @@
 //!   with `cc` here) into the data folder's files only: writes fail with `ENOSPC` (a full disk),
 //!   fsync fails with `EIO`, or everything fails with `EROFS` (a file system gone read-only).
 //!   Unprivileged and exact, so the test suite runs these.
-//! - `tmpfs-full`: a real 256 MiB tmpfs holding the data folder, filled to the last byte by a
+//! - `tmpfs-full`: a real 1 GiB tmpfs holding the data folder, filled to the last byte by a
 //!   ballast file and emptied again (needs `mount`, so root). It has room for the whole run's
-//!   database (about 100 MiB), so that only the ballast fills it: at 24 MiB the database
-//!   itself filled it, and the closing replay check failed for want of space.
+//!   files, so that only the ballast fills it: the database and its WAL reach 250 MB in a run
+//!   (the WAL grows past its 64 MiB limit while retried requests arrive in a burst after a
+//!   fault), and at 24 and 256 MiB they filled the disk themselves, which no service recovers
+//!   from without an operator.
 //!
 //! Clients behave like upstreams: a 503 is retried after a pause, a 2xx is acknowledged. The
 //! checks: every 503 carries `Retry-After`, no other 5xx; the server logs the fault and its end;
@@ -304,7 +306,7 @@ fn fill(path: &Path) -> std::io::Result<()> {
 
 fn mount_tmpfs(at: &Path) -> Result<(), CampaignError> {
     let status = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=1g", "tmpfs"])
         .arg(at)
         .status()
         .map_err(|e| CampaignError::Setup(format!("mount: {e}")))?;
