@@ -97,7 +97,7 @@ fn sqlite_only(settings: &Settings, command: &str) -> Result<(), CommandError> {
         Location::Sqlite => Ok(()),
         Location::Postgres(url) => Err(CommandError::Usage(format!(
             "--db {}: {command} does not run on PostgreSQL yet (verify, digest, events, \
-             ledger and migrate do); give it an SQLite file",
+             ledger, replay and migrate do); give it an SQLite file",
             redact(&url)
         ))),
     }
@@ -378,7 +378,9 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
 pub fn replay(args: &ReplayArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
-    sqlite_only(&settings, "`replay`")?;
+    if let Location::Postgres(url) = location(&settings) {
+        return replay_postgres(args, &url);
+    }
     let store = open_existing(&settings)?;
     let limited = args.until_seq.is_some() || args.as_of.is_some();
     let target =
@@ -427,6 +429,89 @@ pub fn replay(args: &ReplayArgs) -> Outcome {
         report.elapsed.as_secs_f64(),
         report.events_per_second(),
         report.digest
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `replay --db postgres://…`: the projectors run on SQLite, so the log is first copied byte
+/// for byte into a scratch file (each row checked as `verify` checks it). `--into PATH` then
+/// replays that copy into a new SQLite file PATH (a PostgreSQL ledger taken offline, or a past
+/// state of it); in place, the rebuilt projections replace PostgreSQL's in one transaction and
+/// the digest is computed from PostgreSQL's rows.
+fn replay_postgres(args: &ReplayArgs, url: &str) -> Outcome {
+    let limited = args.until_seq.is_some() || args.as_of.is_some();
+    if limited && args.into.is_none() {
+        return Err(CommandError::Usage(
+            "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
+             --into PATH"
+                .into(),
+        ));
+    }
+    let _into_lock = args
+        .into
+        .as_deref()
+        .map(server::app::lock_database)
+        .transpose()?;
+    let mut log = open_postgres(url)?;
+    let until_seq = match (&args.until_seq, &args.as_of) {
+        (Some(seq), _) => Some(*seq),
+        (None, Some(text)) => {
+            let time = time_flag("--as-of", Some(text))?.unwrap_or_default();
+            Some(log.seq_as_of(&time)?)
+        }
+        (None, None) => None,
+    };
+    // Beside the new file, or in the temporary folder (TMPDIR) for an in-place replay.
+    let dir = match args.into.as_deref().and_then(std::path::Path::parent) {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        Some(_) => std::path::PathBuf::from("."),
+        None => std::env::temp_dir(),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix(".hookledger-replay-")
+        .tempdir_in(&dir)?;
+    let copy = scratch.path().join("log.db");
+    let head = log.head()?.map_or(0, |(seq, _)| seq);
+    let bar = progress(until_seq.map_or(head, |s| s.min(head)), "copying the log");
+    log.export_log_to_sqlite(&copy, until_seq, |seq| bar.set_position(seq))?;
+    bar.finish_and_clear();
+    let (target, rebuilt_path) = match &args.into {
+        Some(path) => (replay::Target::Into(path.clone()), path.clone()),
+        None => {
+            let path = scratch.path().join("rebuilt.db");
+            (replay::Target::Into(path.clone()), path)
+        }
+    };
+    let options = replay::Options {
+        until_seq,
+        checkpoint_events: args.checkpoint_events,
+    };
+    let mut replay_progress = ReplayProgress::new();
+    let report = replay::replay(&copy, &target, &options, &mut |seq, until| {
+        replay_progress.update(seq, until)
+    })
+    .map_err(|e| CommandError::Failed(e.to_string()))?;
+    replay_progress.finish();
+    let digest = if args.into.is_some() {
+        report.digest.clone()
+    } else {
+        let rebuilt = Store::open(&rebuilt_path, store::Durability::Full)?;
+        rebuilt.read(|conn| Ok(log.replace_projections_from_sqlite(conn)))??;
+        let digest = log.digest()?;
+        if digest != report.digest {
+            return Err(CommandError::Failed(format!(
+                "the digest in PostgreSQL is {digest} after the copy, the replay's {}",
+                report.digest
+            )));
+        }
+        digest
+    };
+    println!(
+        "replayed {} events (up to seq {}) in {:.3} s: {:.0} events/s; digest {digest}",
+        report.n_events_applied,
+        report.until_seq,
+        report.elapsed.as_secs_f64(),
+        report.events_per_second(),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -27,7 +27,7 @@ pub struct Cli {
 /// Where the database and settings come from (flags beat environment beat the TOML file).
 #[derive(Debug, Args, Clone, Default)]
 pub struct DbArgs {
-    /// The database: an SQLite file, or a postgres:// URL (verify, digest, events and ledger so far)
+    /// The database: an SQLite file, or a postgres:// URL (every command but serve and token so far)
     /// [env: HOOKLEDGER_DB] [default: ./data/hookledger.db]
     #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,

@@ -3,7 +3,8 @@
 //!
 //! The PostgreSQL backend so far: the log (append, read, filter, verify), the projection
 //! tables, their digest and the ledger's reports, and the copy of an SQLite database into them
-//! (`hookledger migrate`). `serve` and `replay` still run on SQLite only (docs/operations.md).
+//! (`hookledger migrate`), and back (`replay`). `serve` still runs on SQLite only
+//! (docs/operations.md).
 //!
 //! # Layout
 //! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
@@ -11,6 +12,7 @@
 //! - `copy`: rows from SQLite into the same table here, value for value, in chunks.
 //! - `import`: [`PgLog::import_sqlite_log`], an SQLite log copied byte for byte, each row
 //!   checked before it is sent; resumable.
+//! - `export`: [`PgLog::export_log_to_sqlite`], the way back, for `replay`.
 //! - `projection`: [`PgLog::digest`] (the same framing as SQLite's) and
 //!   [`PgLog::replace_projections_from_sqlite`].
 //! - `ledger`: the trial balance, journal and register, as `store::ledger` (whose Rust totals,
@@ -30,6 +32,7 @@
 
 mod append;
 mod copy;
+mod export;
 mod import;
 mod ledger;
 mod projection;
@@ -196,6 +199,19 @@ impl PgLog {
     ) -> Result<ImportReport, PgStoreError> {
         self.statements = None;
         import::import(&mut self.client, source, progress)
+    }
+
+    /// Copies this log (up to `until_seq`, all if `None`) into a new SQLite database at
+    /// `path`, byte for byte, each row checked as `verify` checks it; the file gets `store`'s
+    /// schema and empty projections (a replay fills them). Returns the events copied.
+    /// `progress` gets the `seq` copied so far.
+    pub fn export_log_to_sqlite(
+        &mut self,
+        path: &std::path::Path,
+        until_seq: Option<u64>,
+        progress: impl FnMut(u64),
+    ) -> Result<u64, PgStoreError> {
+        export::export(&mut self.client, path, until_seq, progress)
     }
 
     /// Replaces every projection row here by `source`'s (an SQLite database with the

@@ -15,11 +15,12 @@ use crate::PgStoreError;
 /// Rows fetched from the portal per round trip.
 const ROWS_PER_FETCH: i32 = 1_000;
 
-const RAW_COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, tenant,
+pub(crate) const RAW_COLUMNS: &str =
+    "seq, id, stream, stream_version, type, type_version, source, tenant,
      recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash";
 
 /// Checks one row: its integer columns must be non-negative, then as `check_stored_row`.
-fn row_verdict(row: &Row, expected_seq: u64, prev_hash: &str) -> Result<String, String> {
+pub(crate) fn row_verdict(row: &Row, expected_seq: u64, prev_hash: &str) -> Result<String, String> {
     let int = |idx: usize| {
         row.try_get::<_, i64>(idx)
             .ok()

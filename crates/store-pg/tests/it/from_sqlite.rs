@@ -328,3 +328,43 @@ fn events_are_filtered_as_sqlite_filters_them() {
         assert_eq!(found, expected, "{filter:?}");
     }
 }
+
+#[test]
+fn the_log_copied_back_into_a_new_sqlite_file_is_the_original_byte_for_byte() {
+    let (_dir, store) = sqlite_store(&workload());
+    let db = TestDb::create();
+    let mut log = db.log();
+    import(&mut log, &store).expect("import");
+    let back_dir = tempfile::tempdir().expect("temp dir");
+    let back = back_dir.path().join("back.db");
+    let n = log
+        .export_log_to_sqlite(&back, None, |_| {})
+        .expect("export");
+    let back_store = Store::open(&back, Durability::Normal).expect("open");
+    assert_eq!(n, store.read(store::log::head).expect("head").0);
+    assert_eq!(sqlite_rows(&back_store), sqlite_rows(&store));
+    // Up to a seq: that prefix.
+    let prefix = back_dir.path().join("prefix.db");
+    assert_eq!(
+        log.export_log_to_sqlite(&prefix, Some(10), |_| {})
+            .expect("export"),
+        10
+    );
+    // Never over an existing file.
+    assert!(matches!(
+        log.export_log_to_sqlite(&back, None, |_| {}),
+        Err(PgStoreError::Refused(_))
+    ));
+    // A changed byte in PostgreSQL stops the copy at that row.
+    db.sql()
+        .batch_execute(
+            "ALTER TABLE events DISABLE TRIGGER events_refuse_update;
+             UPDATE events SET stream = stream || 'x' WHERE seq = 7;",
+        )
+        .expect("tamper");
+    let refused = log.export_log_to_sqlite(&back_dir.path().join("broken.db"), None, |_| {});
+    assert!(
+        matches!(&refused, Err(PgStoreError::Refused(m)) if m.contains("breaks at seq 7")),
+        "{refused:?}"
+    );
+}
