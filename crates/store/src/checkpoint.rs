@@ -23,8 +23,23 @@ use crate::{Store, StoreError};
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// WAL frames (pages) past which the writer checkpoints the rest itself (about 32 MiB).
 pub const RESTART_FRAMES: i64 = 8192;
+/// WAL frames past which the writer's checkpoint is a RESTART (about 128 MiB): it waits up to
+/// [`RESTART_WAIT`] for readers to leave the WAL, so that the next commit starts it over. A
+/// PASSIVE checkpoint leaves the WAL where it is whenever a reader holds a snapshot in it at
+/// that moment, and with readers at work all the time (the delivery worker, the console, the
+/// read APIs) that was every time: the disk-fault campaign saw the WAL reach 523 MB.
+pub const HARD_FRAMES: i64 = 4 * RESTART_FRAMES;
+/// How long a RESTART checkpoint waits for readers at most (the writer waits with it).
+pub const RESTART_WAIT: Duration = Duration::from_millis(100);
 /// The WAL file is truncated back to this size when it is reset (`journal_size_limit`).
 pub const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
+
+/// Which checkpoint the writer runs between two batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterCheckpoint {
+    Passive,
+    Restart,
+}
 
 /// A handle on the checkpointer thread; dropping it ends the thread after a last checkpoint.
 pub(crate) struct Checkpointer {
@@ -32,6 +47,9 @@ pub(crate) struct Checkpointer {
     /// The WAL's frames at the last checkpoint.
     wal_frames: Arc<AtomicI64>,
     thread: std::thread::JoinHandle<()>,
+    /// [`RESTART_FRAMES`] and [`HARD_FRAMES`] unless a test says otherwise.
+    restart_frames: i64,
+    hard_frames: i64,
 }
 
 impl Checkpointer {
@@ -50,7 +68,16 @@ impl Checkpointer {
             nudges,
             wal_frames,
             thread,
+            restart_frames: RESTART_FRAMES,
+            hard_frames: HARD_FRAMES,
         })
+    }
+
+    /// Other thresholds than [`RESTART_FRAMES`] and [`HARD_FRAMES`] (tests).
+    pub(crate) fn with_frames(mut self, restart_frames: i64, hard_frames: i64) -> Checkpointer {
+        self.restart_frames = restart_frames;
+        self.hard_frames = hard_frames;
+        self
     }
 
     /// Ends the thread after its last checkpoint and waits for it (so that a checkpoint of the
@@ -61,16 +88,23 @@ impl Checkpointer {
         let _ = thread.join();
     }
 
-    /// True when the WAL has grown past [`RESTART_FRAMES`]: the writer never paused long enough
-    /// for a background checkpoint to copy every frame, so the WAL cannot start over. The writer
-    /// then runs a PASSIVE checkpoint itself between two batches; it copies only the frames
-    /// committed since the last background one, and the next transaction restarts the WAL.
-    pub(crate) fn wants_writer(&self) -> bool {
-        if self.wal_frames.load(Ordering::Relaxed) >= RESTART_FRAMES {
-            self.wal_frames.store(0, Ordering::Relaxed);
-            return true;
+    /// `Some` when the WAL has grown past [`RESTART_FRAMES`]: the writer never paused long
+    /// enough for a background checkpoint to copy every frame, so the WAL cannot start over.
+    /// The writer then runs a checkpoint itself between two batches: PASSIVE, which copies only
+    /// the frames committed since the last background one so that the next transaction can
+    /// restart the WAL; or, past [`HARD_FRAMES`] (the WAL did not restart, readers were in
+    /// it), RESTART, which waits for them briefly.
+    pub(crate) fn wants_writer(&self) -> Option<WriterCheckpoint> {
+        let frames = self.wal_frames.load(Ordering::Relaxed);
+        if frames < self.restart_frames {
+            return None;
         }
-        false
+        self.wal_frames.store(0, Ordering::Relaxed);
+        Some(if frames >= self.hard_frames {
+            WriterCheckpoint::Restart
+        } else {
+            WriterCheckpoint::Passive
+        })
     }
 
     /// Tells the thread that a commit added frames (never blocks).
@@ -120,4 +154,15 @@ fn checkpoint(conn: &Connection, wal_frames: &AtomicI64) {
 /// `PRAGMA wal_checkpoint(PASSIVE)` on `conn`; returns the WAL's frames.
 pub(crate) fn passive_checkpoint(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?)
+}
+
+/// `PRAGMA wal_checkpoint(RESTART)` on the writer's `conn`, waiting at most [`RESTART_WAIT`]
+/// for readers; returns whether it got them all off the WAL (else the next one tries again).
+pub(crate) fn restart_checkpoint(conn: &Connection) -> Result<bool, StoreError> {
+    conn.busy_timeout(RESTART_WAIT)?;
+    let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    conn.busy_timeout(crate::BUSY_TIMEOUT)?;
+    Ok(result? == 0)
 }

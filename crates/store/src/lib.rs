@@ -84,7 +84,7 @@ pub enum Durability {
 }
 
 /// How long a connection waits for a lock held by another connection.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read-only connections kept open for reuse.
 const READERS_IDLE_MAX: usize = 16;
 

@@ -21,7 +21,7 @@ use domain::Event;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{Checkpointer, WriterCheckpoint};
 use crate::log::{Head, StagedEvents, WriteCtx};
 use crate::projection::Staging;
 use crate::{Store, StoreError};
@@ -37,6 +37,10 @@ pub struct WriterConfig {
     pub doc_cache_bytes: usize,
     /// Checkpoint the WAL from a thread of its own instead of inside a commit.
     pub checkpoint_off_thread: bool,
+    /// WAL frames past which the writer checkpoints itself, PASSIVE then RESTART
+    /// (`checkpoint::RESTART_FRAMES`, `checkpoint::HARD_FRAMES`; smaller in tests).
+    pub wal_restart_frames: i64,
+    pub wal_hard_frames: i64,
 }
 
 impl Default for WriterConfig {
@@ -46,6 +50,8 @@ impl Default for WriterConfig {
             queue_max: 8192,
             doc_cache_bytes: crate::projection::DOC_CACHE_BYTES_DEFAULT,
             checkpoint_off_thread: true,
+            wal_restart_frames: crate::checkpoint::RESTART_FRAMES,
+            wal_hard_frames: crate::checkpoint::HARD_FRAMES,
         }
     }
 }
@@ -106,7 +112,16 @@ impl Writer {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let checkpointer = if config.checkpoint_off_thread {
             conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            Some(Checkpointer::spawn(store)?)
+            // The writer's own checkpoints restart the WAL too: it is truncated back then.
+            conn.pragma_update(
+                None,
+                "journal_size_limit",
+                crate::checkpoint::WAL_SIZE_LIMIT_BYTES,
+            )?;
+            Some(
+                Checkpointer::spawn(store)?
+                    .with_frames(config.wal_restart_frames, config.wal_hard_frames),
+            )
         } else {
             None
         };
@@ -216,14 +231,26 @@ fn run(
                 for reply in replies {
                     reply(Ok(()));
                 }
-                if state
+                match state
                     .checkpointer
                     .as_ref()
-                    .is_some_and(Checkpointer::wants_writer)
+                    .and_then(Checkpointer::wants_writer)
                 {
-                    if let Err(error) = crate::checkpoint::passive_checkpoint(&conn) {
-                        tracing::warn!(%error, "WAL checkpoint failed");
+                    Some(WriterCheckpoint::Passive) => {
+                        if let Err(error) = crate::checkpoint::passive_checkpoint(&conn) {
+                            tracing::warn!(%error, "WAL checkpoint failed");
+                        }
                     }
+                    Some(WriterCheckpoint::Restart) => {
+                        match crate::checkpoint::restart_checkpoint(&conn) {
+                            Ok(true) => {}
+                            Ok(false) => tracing::debug!(
+                                "WAL restart checkpoint: readers stayed; tried again later"
+                            ),
+                            Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+                        }
+                    }
+                    None => {}
                 }
             }
             Err((error, replies)) => {

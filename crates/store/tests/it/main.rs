@@ -4,6 +4,7 @@ mod console;
 mod crash;
 mod log;
 mod verify;
+mod wal;
 
 use domain::{Dedupe, Json, NewEvent, RawRequest, Source};
 use store::{Durability, Store, Writer, WriterConfig};
