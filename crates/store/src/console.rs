@@ -472,17 +472,7 @@ pub fn register_page(
     let mut row_idx = 0u64;
     while let Some(row) = rows.next()? {
         let line = entry_line(row)?;
-        let delta = line.debit_minor - line.credit_minor;
-        let balance_minor = match balances.iter_mut().find(|(c, _)| *c == line.currency) {
-            Some((_, balance)) => {
-                *balance += delta;
-                *balance
-            }
-            None => {
-                balances.push((line.currency.clone(), delta));
-                delta
-            }
-        };
+        let balance_minor = crate::ledger::add_to_balance(&mut balances, &line);
         let seq: u64 = row.get(2)?;
         let recorded_at: String = row.get(3)?;
         if row_idx.is_multiple_of(stride) || row_idx + 1 == n_rows {

@@ -244,6 +244,22 @@ pub fn entries_of(lines: impl IntoIterator<Item = LineRecord>) -> Vec<JournalEnt
     entries
 }
 
+/// Adds `line` to the running balance of its currency in `balances`; returns the balance
+/// after it.
+pub(crate) fn add_to_balance(balances: &mut Vec<(String, i64)>, line: &EntryLine) -> i64 {
+    let delta = line.debit_minor - line.credit_minor;
+    match balances.iter_mut().find(|(c, _)| *c == line.currency) {
+        Some((_, balance)) => {
+            *balance += delta;
+            *balance
+        }
+        None => {
+            balances.push((line.currency.clone(), delta));
+            delta
+        }
+    }
+}
+
 /// An account's register: `lines` (in order) with the running balance per currency, starting
 /// from `opening`.
 pub fn register_of(
@@ -254,17 +270,7 @@ pub fn register_of(
     let mut rows = Vec::new();
     for record in lines {
         let line = record.line;
-        let delta = line.debit_minor - line.credit_minor;
-        let balance_minor = match balances.iter_mut().find(|(c, _)| *c == line.currency) {
-            Some((_, balance)) => {
-                *balance += delta;
-                *balance
-            }
-            None => {
-                balances.push((line.currency.clone(), delta));
-                delta
-            }
-        };
+        let balance_minor = add_to_balance(&mut balances, &line);
         rows.push(RegisterRow {
             seq: record.seq,
             recorded_at: record.recorded_at,

@@ -87,7 +87,8 @@ fn write_with_journal(path: &Path, from: u64, to: u64) {
     thread.join().expect("writer thread");
 }
 
-fn run(args: &[&str]) -> String {
+/// Runs the binary; panics (with its stderr) unless it exits 0; its stdout.
+pub fn run(args: &[&str]) -> String {
     let output = hookledger(args);
     assert_eq!(
         output.status.code(),

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::ledger_command::run as run_ok;
 use crate::replay_command::write_workload;
 use crate::{hookledger, stdout};
 
@@ -65,17 +66,6 @@ fn uuid_like() -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     )
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let output = hookledger(args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout(&output)
 }
 
 fn path(p: &Path) -> &str {
