@@ -72,6 +72,13 @@ fn location(settings: &Settings) -> Location {
     }
 }
 
+/// A database a command opened.
+enum Opened {
+    Sqlite(Store),
+    // Boxed: a connection is some 360 bytes, a store handle 24.
+    Postgres(Box<store_pg::PgLog>),
+}
+
 /// `url` with its password (if any) replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
@@ -168,6 +175,23 @@ pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
     })
 }
 
+/// Runs a walk over `count` events with a progress bar (moved every 4,096 events, so that the
+/// bar costs nothing per row), cleared at the end.
+fn walk_with_progress<T>(
+    count: u64,
+    what: &str,
+    walk: impl FnOnce(&mut dyn FnMut(u64)) -> Result<T, CommandError>,
+) -> Result<T, CommandError> {
+    let bar = progress(count, what);
+    let result = walk(&mut |seq| {
+        if seq % 4096 == 0 {
+            bar.set_position(seq);
+        }
+    });
+    bar.finish_and_clear();
+    result
+}
+
 fn parse_expect(text: &str) -> Result<(u64, String), CommandError> {
     let usage = || {
         CommandError::Usage(format!(
@@ -191,28 +215,16 @@ pub fn verify(db: &DbArgs, expect: Option<&str>) -> Outcome {
         Location::Sqlite => {
             let store = open_existing(&settings)?;
             let (count, _) = store.read(store::log::head)?;
-            let bar = progress(count, "verifying");
-            let report = store.read(|conn| {
-                store::verify::verify(conn, expect, |seq| {
-                    if seq % 4096 == 0 {
-                        bar.set_position(seq);
-                    }
-                })
-            })?;
-            bar.finish_and_clear();
-            report
+            walk_with_progress(count, "verifying", |progress| {
+                Ok(store.read(|conn| store::verify::verify(conn, expect, progress))?)
+            })?
         }
         Location::Postgres(url) => {
             let mut log = open_postgres(&url)?;
             let count = log.head()?.map_or(0, |(seq, _)| seq);
-            let bar = progress(count, "verifying");
-            let report = log.verify(expect, |seq| {
-                if seq % 4096 == 0 {
-                    bar.set_position(seq);
-                }
-            })?;
-            bar.finish_and_clear();
-            report
+            walk_with_progress(count, "verifying", |progress| {
+                Ok(log.verify(expect, progress)?)
+            })?
         }
     };
     match report {
@@ -266,9 +278,9 @@ pub fn events(args: &EventsArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
     // Open first: a missing database is an error before any output.
-    let (store, mut postgres) = match location(&settings) {
-        Location::Sqlite => (Some(open_existing(&settings)?), None),
-        Location::Postgres(url) => (None, Some(open_postgres(&url)?)),
+    let mut opened = match location(&settings) {
+        Location::Sqlite => Opened::Sqlite(open_existing(&settings)?),
+        Location::Postgres(url) => Opened::Postgres(Box::new(open_postgres(&url)?)),
     };
     let filter = EventFilter {
         stream: args.stream.clone(),
@@ -320,14 +332,13 @@ pub fn events(args: &EventsArgs) -> Outcome {
                 corrupt(message)
             })
         };
-        match (&store, &mut postgres) {
-            (Some(store), _) => store
+        match &mut opened {
+            Opened::Sqlite(store) => store
                 .read(|conn| store::log::for_each_event(conn, &filter, &mut emit))
                 .map_err(Into::into),
-            (None, Some(log)) => {
+            Opened::Postgres(log) => {
                 log.for_each_event(&filter, |event| emit(event).map_err(CommandError::from))
             }
-            (None, None) => Ok(()),
         }
     };
     // A reader that stops early (`| head`) is not an error worth a message.
@@ -378,22 +389,23 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
 pub fn replay(args: &ReplayArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
+    let limited = args.until_seq.is_some() || args.as_of.is_some();
+    if limited && args.into.is_none() {
+        return Err(CommandError::Usage(
+            "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
+             --into PATH (an in-place replay always covers the whole log, so that the live \
+             projections agree with it)"
+                .into(),
+        ));
+    }
     if let Location::Postgres(url) = location(&settings) {
         return replay_postgres(args, &url);
     }
     let store = open_existing(&settings)?;
-    let limited = args.until_seq.is_some() || args.as_of.is_some();
-    let target =
-        match &args.into {
-            Some(path) => replay::Target::Into(path.clone()),
-            None if limited => return Err(CommandError::Usage(
-                "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
-                 --into PATH (an in-place replay always covers the whole log, so that the live \
-                 projections agree with it)"
-                    .into(),
-            )),
-            None => replay::Target::InPlace,
-        };
+    let target = match &args.into {
+        Some(path) => replay::Target::Into(path.clone()),
+        None => replay::Target::InPlace,
+    };
     // In place: the lock `serve` holds, so that nothing appends while the state is rebuilt.
     // Into: the new file's lock, so that two replays never build the same file.
     let _lock = server::app::lock_database(args.into.as_deref().unwrap_or(&settings.db))?;
@@ -422,15 +434,19 @@ pub fn replay(args: &ReplayArgs) -> Outcome {
             report.resumed_after_seq
         );
     }
+    print_replayed(&report, &report.digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A replay's one line on stdout: events replayed, events/s and the state digest.
+fn print_replayed(report: &replay::Report, digest: &str) {
     println!(
-        "replayed {} events (up to seq {}) in {:.3} s: {:.0} events/s; digest {}",
+        "replayed {} events (up to seq {}) in {:.3} s: {:.0} events/s; digest {digest}",
         report.n_events_applied,
         report.until_seq,
         report.elapsed.as_secs_f64(),
         report.events_per_second(),
-        report.digest
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `replay --db postgres://…`: the projectors run on SQLite, so the log is first copied byte
@@ -439,14 +455,6 @@ pub fn replay(args: &ReplayArgs) -> Outcome {
 /// state of it); in place, the rebuilt projections replace PostgreSQL's in one transaction and
 /// the digest is computed from PostgreSQL's rows.
 fn replay_postgres(args: &ReplayArgs, url: &str) -> Outcome {
-    let limited = args.until_seq.is_some() || args.as_of.is_some();
-    if limited && args.into.is_none() {
-        return Err(CommandError::Usage(
-            "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
-             --into PATH"
-                .into(),
-        ));
-    }
     let _into_lock = args
         .into
         .as_deref()
@@ -506,13 +514,7 @@ fn replay_postgres(args: &ReplayArgs, url: &str) -> Outcome {
         }
         digest
     };
-    println!(
-        "replayed {} events (up to seq {}) in {:.3} s: {:.0} events/s; digest {digest}",
-        report.n_events_applied,
-        report.until_seq,
-        report.elapsed.as_secs_f64(),
-        report.events_per_second(),
-    );
+    print_replayed(&report, &digest);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -708,13 +710,9 @@ pub fn migrate(args: &MigrateArgs) -> Outcome {
     }
 
     // 3. The copy's chain, recomputed from the bytes PostgreSQL stored.
-    let bar = progress(count, "verifying the copy");
-    let report = log.verify(None, |seq| {
-        if seq % 4096 == 0 {
-            bar.set_position(seq);
-        }
+    let report = walk_with_progress(count, "verifying the copy", |progress| {
+        Ok(log.verify(None, progress)?)
     })?;
-    bar.finish_and_clear();
     match report {
         VerifyReport::Intact { head } if head == source_head => {}
         VerifyReport::Intact { head } => {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use postgres::{Client, IsolationLevel};
+use postgres::Client;
 use store::hash::GENESIS_HASH;
 
 use crate::copy::CHUNK_ROWS;
@@ -37,11 +37,7 @@ pub(crate) fn export(
     );
     let mut target = rusqlite::Connection::open(path).map_err(sqlite)?;
     let until = i64::try_from(until_seq.unwrap_or(u64::MAX)).unwrap_or(i64::MAX);
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
+    let mut tx = crate::snapshot(client)?;
     let portal = tx.bind(
         &format!("SELECT {RAW_COLUMNS} FROM events WHERE seq <= $1 ORDER BY seq"),
         &[&until],

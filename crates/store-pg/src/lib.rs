@@ -80,6 +80,16 @@ pub enum PgStoreError {
     Invariant(String),
 }
 
+/// A read-only REPEATABLE READ transaction: one snapshot of the database for a whole walk
+/// (verify, the digest, an event query, an export), however long it runs.
+pub(crate) fn snapshot(client: &mut Client) -> Result<postgres::Transaction<'_>, postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+}
+
 /// The server's own words for an error it reported (the client's `Display` says only "db
 /// error" for those), else the client's.
 fn describe(error: &postgres::Error) -> String {

@@ -3,7 +3,7 @@
 //! an SQLite database the projectors rebuilt (`migrate`).
 
 use postgres::types::Type;
-use postgres::{Client, IsolationLevel};
+use postgres::Client;
 
 use crate::copy::{read_value, Chunk, Kind, Table};
 use crate::import::sqlite;
@@ -59,11 +59,7 @@ pub(crate) const TABLES: &[Table] = &[
 /// SQLite: the same tables, columns, row order and framing. One snapshot (a read-only
 /// REPEATABLE READ transaction), a bounded number of rows in memory.
 pub(crate) fn digest(client: &mut Client) -> Result<String, PgStoreError> {
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
+    let mut tx = crate::snapshot(client)?;
     let mut digester = store::projection::Digester::new();
     for table in store::projection::DIGEST_TABLES {
         digester.table(table.name);

@@ -106,12 +106,7 @@ pub(crate) fn for_each_event<E: From<PgStoreError>>(
             .iter()
             .map(|t| t as &(dyn postgres::types::ToSql + Sync)),
     );
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(PgStoreError::from)?;
+    let mut tx = crate::snapshot(client).map_err(PgStoreError::from)?;
     let portal = tx.bind(&sql, &params).map_err(PgStoreError::from)?;
     loop {
         let rows = tx

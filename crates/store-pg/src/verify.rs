@@ -5,7 +5,7 @@
 //! `store::verify::check_stored_row`, the code that checks SQLite's rows, so both logs break on
 //! the same rows for the same reasons.
 
-use postgres::{Client, IsolationLevel, Row};
+use postgres::{Client, Row};
 use store::hash::GENESIS_HASH;
 use store::verify::{check_stored_row, StoredRow};
 use store::VerifyReport;
@@ -65,11 +65,7 @@ pub(crate) fn verify(
     expect: Option<(u64, &str)>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, PgStoreError> {
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
+    let mut tx = crate::snapshot(client)?;
     let portal = tx.bind(
         &format!("SELECT {RAW_COLUMNS} FROM events ORDER BY seq"),
         &[],
