@@ -22,6 +22,10 @@ pub const KIND: &str = "work_order";
 /// Index documents: `wo_number` → work order id, Exact's shop order number → work order id.
 const BY_WO_NUMBER: &str = "work_order_by_wo_number";
 const BY_SHOP_ORDER: &str = "work_order_by_shop_order";
+/// The counter document (kind shared with the orders' counters) holding the last `PENDING-<ms>`
+/// number given to a work order.
+const COUNTER: &str = "counter";
+const PENDING_COUNTER: &str = "work_order.pending_number";
 
 /// One production item of a work order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,16 +201,29 @@ pub fn create_for_order(fold: &mut Fold<'_>, order: &mut Order) -> Result<(), Pr
         return Ok(());
     }
     let id = derive_id(&stream_id(&fold.event.stream), "work_order");
-    let mut millis = chrono::DateTime::parse_from_rfc3339(&fold.event.recorded_at)
+    let recorded = chrono::DateTime::parse_from_rfc3339(&fold.event.recorded_at)
         .map(|t| t.timestamp_millis())
         .unwrap_or(0);
-    // Two orders processed in the same millisecond still get distinct numbers, in log order.
+    // The number is the first free `PENDING-<ms>` from the event's millisecond on, so two orders
+    // processed in the same millisecond still get distinct numbers, in log order. Numbers are
+    // never released and `recorded_at` never decreases, so every number from the last one
+    // given back to this millisecond is taken: the search starts after the last one given
+    // (a counter) instead of probing each taken number again. Without it, a burst of more
+    // work orders per second than a thousand puts the numbers ahead of the clock and every
+    // new work order probes the whole lead (quadratic; 26% of a replay's time in the mixed
+    // workload at 100k events).
+    let last = fold.get::<i64>(COUNTER, PENDING_COUNTER)?;
+    let mut millis = match last {
+        Some(last) if last >= recorded => last + 1,
+        _ => recorded,
+    };
     while fold
         .get::<String>(BY_WO_NUMBER, &format!("PENDING-{millis}"))?
         .is_some()
     {
         millis += 1;
     }
+    fold.put(COUNTER, PENDING_COUNTER, millis)?;
     let mut wo = new_work_order(fold, id);
     wo.wo_number = Some(format!("PENDING-{millis}"));
     wo.order = Some(Json::object([

@@ -416,3 +416,41 @@ fn outbox_ids_and_journal_entries_are_derived_not_random() {
     };
     assert_eq!(build(), build());
 }
+
+#[test]
+fn work_order_numbers_follow_the_clock_and_run_on_within_a_burst() {
+    let ledger = Ledger::new();
+    let first: Vec<String> = (0..40).map(|i| format!("burst-a-{i}")).collect();
+    let second: Vec<String> = (0..40).map(|i| format!("burst-b-{i}")).collect();
+    ledger.accounting_burst(&first);
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    ledger.accounting_burst(&second);
+
+    let mut previous: Option<i64> = None;
+    for order_id in first.iter().chain(&second) {
+        let order = ledger.doc("order", &format!("accounting:{order_id}"));
+        let wo_id = order["work_order_id"].as_str().expect("a work order");
+        let wo = ledger.doc("work_order", wo_id);
+        let number: i64 = wo["wo_number"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("PENDING-"))
+            .and_then(|n| n.parse().ok())
+            .expect("PENDING-<ms>");
+        let created =
+            chrono::DateTime::parse_from_rfc3339(wo["created_at"].as_str().expect("time"))
+                .expect("rfc3339")
+                .timestamp_millis();
+        // The first free millisecond from the event's own: the event's millisecond when the
+        // numbers are behind the clock, the previous number plus one when they are not.
+        let expected = match previous {
+            Some(p) if p >= created => p + 1,
+            _ => created,
+        };
+        assert_eq!(number, expected, "order {order_id}");
+        previous = Some(number);
+    }
+    // The 60 ms pause lets the clock pass the first burst's numbers, so the second burst starts
+    // at its own millisecond again; the counter holds the last number given.
+    let counter = ledger.doc("counter", "work_order.pending_number");
+    assert_eq!(counter.as_i64(), previous);
+}

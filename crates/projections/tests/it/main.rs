@@ -120,6 +120,40 @@ impl Ledger {
         self.send(Dialect::Accounting, vec![], &body)
     }
 
+    /// Seed 000 `processing` for each order, all recorded in one writer job (one batch, so the
+    /// events share a millisecond or a few).
+    pub fn accounting_burst(&self, order_ids: &[String]) {
+        let mut events = Vec::new();
+        for order_id in order_ids {
+            let body = serde_json::json!({
+                "orderId": order_id, "status": "processing", "amount": 10,
+                "webhookSecret": ACCOUNTING_SECRET,
+            })
+            .to_string();
+            let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            let request = Request {
+                method: "POST",
+                path: Dialect::Accounting.path(),
+                headers: &headers,
+                body: body.as_bytes(),
+                received_at: Utc::now(),
+            };
+            let ingested = Dialect::Accounting
+                .parse(&request, &self.settings)
+                .expect("a valid request");
+            events.extend(ingested.events);
+        }
+        self.writer
+            .submit_blocking(move |ctx| {
+                for event in &events {
+                    projections::record(ctx, std::slice::from_ref(event))?;
+                }
+                Ok::<(), RecordError>(())
+            })
+            .expect("writer answered")
+            .expect("recorded");
+    }
+
     pub fn roms(&self, body: serde_json::Value) -> Answer {
         self.send(Dialect::Roms, vec![], &body)
     }
