@@ -46,7 +46,9 @@ pub(crate) struct Checkpointer {
     nudges: SyncSender<()>,
     /// The WAL's frames at the last checkpoint.
     wal_frames: Arc<AtomicI64>,
-    thread: std::thread::JoinHandle<()>,
+    /// Kept for the thread's name in debuggers; the thread ends on its own once `nudges` is
+    /// dropped.
+    _thread: std::thread::JoinHandle<()>,
     /// [`RESTART_FRAMES`] and [`HARD_FRAMES`] unless a test says otherwise.
     restart_frames: i64,
     hard_frames: i64,
@@ -67,7 +69,7 @@ impl Checkpointer {
         Ok(Checkpointer {
             nudges,
             wal_frames,
-            thread,
+            _thread: thread,
             restart_frames: RESTART_FRAMES,
             hard_frames: HARD_FRAMES,
         })
@@ -78,14 +80,6 @@ impl Checkpointer {
         self.restart_frames = restart_frames;
         self.hard_frames = hard_frames;
         self
-    }
-
-    /// Ends the thread after its last checkpoint and waits for it (so that a checkpoint of the
-    /// caller's own, such as `TRUNCATE`, does not meet it running).
-    pub(crate) fn stop(self) {
-        let Checkpointer { nudges, thread, .. } = self;
-        drop(nudges);
-        let _ = thread.join();
     }
 
     /// `Some` when the WAL has grown past [`RESTART_FRAMES`]: the writer never paused long

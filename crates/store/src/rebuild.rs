@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::checkpoint::Checkpointer;
 use crate::projection::{ProjectionTx, Staging};
 use crate::{Durability, Store, StoreError};
 
@@ -24,7 +23,7 @@ const META_APPLIED_HASH: &str = "replay.applied_hash";
 const META_RULES: &str = "replay.rules";
 
 /// The page cache of a rebuild's connection, in KiB. A checkpoint's transaction touches every
-/// projection page it writes; with SQLite's default 2 MiB cache they spill to the WAL and are
+/// projection page it writes; with SQLite's default 2 MiB cache they spill to the file and are
 /// read back again and again. This much memory keeps a chunk's working set in the cache
 /// (replay's peak memory is about this plus a few MiB).
 pub const REBUILD_CACHE_KIB: u32 = 32 * 1024;
@@ -51,21 +50,24 @@ pub struct Rebuild {
     conn: Connection,
     /// Projection writes of the open chunk, written once each at its commit.
     staging: Staging,
-    /// Copies each commit's WAL frames into the file on a thread of its own, while the next
-    /// chunk folds (inline, SQLite's auto-checkpoint took 15% of a replay's time).
-    checkpointer: std::cell::RefCell<Option<Checkpointer>>,
     /// Events applied since the last flush of `staging`.
     staged_events: std::cell::Cell<u64>,
 }
 
-/// The SQLite files of a database: the file, its WAL and its shared-memory index.
-pub fn database_files(path: &Path) -> [PathBuf; 3] {
+/// The SQLite files of a database: the file, its WAL, its shared-memory index and its rollback
+/// journal (a rebuild target's while it is being written).
+pub fn database_files(path: &Path) -> [PathBuf; 4] {
     let with = |suffix: &str| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
         PathBuf::from(name)
     };
-    [path.to_path_buf(), with("-wal"), with("-shm")]
+    [
+        path.to_path_buf(),
+        with("-wal"),
+        with("-shm"),
+        with("-journal"),
+    ]
 }
 
 /// Removes a database and its WAL and index files (missing files are fine).
@@ -83,21 +85,27 @@ pub fn remove_database(path: &Path) -> Result<(), StoreError> {
 }
 
 impl Rebuild {
-    /// Opens (creating if missing, with the full schema) a rebuild target. Commits use
-    /// `synchronous=NORMAL`: a crash loses at most the last checkpoints, never consistency; the
-    /// final commit is made durable by [`Rebuild::finish`].
+    /// Opens (creating if missing, with the full schema) a rebuild target, in rollback-journal
+    /// mode until [`Rebuild::finish`]: a crash loses at most the work since the last
+    /// checkpoint, never consistency (the next open rolls the journal back).
     pub fn open(path: &Path) -> Result<Rebuild, StoreError> {
         let store = Store::open(path, Durability::Normal)?;
         let conn = store.open_writer_connection()?;
         conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpointer = Checkpointer::spawn(&store)?;
+        // A rebuild target is written by this one connection and read by nobody else until
+        // it is finished, and nearly every page it writes is new: with a rollback journal
+        // those pages go straight into the file once (pages past the file's size at the start
+        // of a transaction need no journal), where the WAL writes each page twice (frame, then
+        // checkpoint) and looks every page read up in its index. Back to WAL in `finish`.
+        // `synchronous=FULL` costs two fsyncs per checkpoint here and keeps the journal safe
+        // on any file system.
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Rebuild {
             path: path.to_path_buf(),
             conn,
             staging: Staging::new(REBUILD_DOC_CACHE_BYTES),
-            checkpointer: std::cell::RefCell::new(Some(checkpointer)),
             staged_events: std::cell::Cell::new(0),
         })
     }
@@ -182,9 +190,6 @@ impl Rebuild {
         meta.set_meta(META_APPLIED_HASH, &checkpoint.applied_hash)?;
         meta.set_meta(META_RULES, &checkpoint.rules)?;
         self.conn.execute_batch("COMMIT")?;
-        if let Some(checkpointer) = self.checkpointer.borrow().as_ref() {
-            checkpointer.nudge();
-        }
         Ok(())
     }
 
@@ -220,19 +225,15 @@ impl Rebuild {
         Ok(copied as u64)
     }
 
-    /// Ends a completed rebuild: removes the checkpoint keys, commits durably and folds the WAL
-    /// into the file.
+    /// Ends a completed rebuild: removes the checkpoint keys, commits durably and turns the file
+    /// into the WAL database every other connection expects.
     pub fn finish(&self) -> Result<(), StoreError> {
-        if let Some(checkpointer) = self.checkpointer.borrow_mut().take() {
-            checkpointer.stop();
-        }
         self.conn.execute_batch("PRAGMA synchronous = FULL")?;
         self.conn.execute(
             "DELETE FROM proj_meta WHERE substr(key, 1, ?1) = ?2",
             params![META_PREFIX.len() as i64, META_PREFIX],
         )?;
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
         Ok(())
     }
 

@@ -139,6 +139,9 @@ fn checkpoint_of(shadow: &Path) -> Option<u64> {
     let conn =
         rusqlite::Connection::open_with_flags(shadow, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ok()?;
+    // The target is in rollback-journal mode while it is written: a reader waits for each
+    // commit's lock.
+    conn.busy_timeout(Duration::from_secs(5)).ok()?;
     conn.query_row(
         "SELECT value FROM proj_meta WHERE key = 'replay.applied_seq'",
         [],
@@ -204,5 +207,9 @@ fn a_replay_killed_mid_way_resumes_from_its_checkpoint_to_the_same_digest() {
         replayed < head,
         "{replayed} of {head}: resumed, not restarted"
     );
-    assert!(!shadow.exists());
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = shadow.clone().into_os_string();
+        file.push(suffix);
+        assert!(!PathBuf::from(&file).exists(), "{file:?} is left behind");
+    }
 }
