@@ -1,6 +1,6 @@
 //! Outbound delivery figures, through the real service (worker, writer, HTTP) to local sinks.
 //!
-//! `cargo bench -p server --bench deliver [-- ROWS FRESH]` (defaults 5000 and 50):
+//! `cargo bench -p server --bench deliver [-- ROWS FRESH]` (defaults 5000 and 300):
 //! 1. throughput: ROWS outbox rows for one subscriber, then for four, to a keep-alive sink on
 //!    127.0.0.1 that answers 200 at once: deliveries per second, from the first insert to the
 //!    last arrival (every attempt recorded durably through the writer);
@@ -228,7 +228,7 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let n_rows = args.first().copied().unwrap_or(5000);
-    let n_fresh = args.get(1).copied().unwrap_or(50);
+    let n_fresh = args.get(1).copied().unwrap_or(300);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
