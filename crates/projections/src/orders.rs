@@ -189,10 +189,13 @@ fn load_or_create(
     ))
 }
 
+/// The kind of the counter documents (one per name).
+pub(crate) const COUNTER: &str = "counter";
+
 /// The next value of a named counter (1, 2, 3… in log order).
 fn next_counter(fold: &mut Fold<'_>, name: &str) -> Result<u64, ProjectionError> {
-    let next = fold.get::<u64>("counter", name)?.unwrap_or(0) + 1;
-    fold.put("counter", name, next)?;
+    let next = fold.get::<u64>(COUNTER, name)?.unwrap_or(0) + 1;
+    fold.put(COUNTER, name, next)?;
     Ok(next)
 }
 

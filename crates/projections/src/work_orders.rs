@@ -15,16 +15,14 @@ use store::ProjectionTx;
 use uuid::Uuid;
 
 use crate::fold::{get, stream_id, Destination, Fold};
-use crate::orders::Order;
+use crate::orders::{Order, COUNTER};
 use crate::{ProjectionError, StateCode, StateRejection};
 
 pub const KIND: &str = "work_order";
 /// Index documents: `wo_number` → work order id, Exact's shop order number → work order id.
 const BY_WO_NUMBER: &str = "work_order_by_wo_number";
 const BY_SHOP_ORDER: &str = "work_order_by_shop_order";
-/// The counter document (kind shared with the orders' counters) holding the last `PENDING-<ms>`
-/// number given to a work order.
-const COUNTER: &str = "counter";
+/// The counter document holding the last `PENDING-<ms>` number given to a work order.
 const PENDING_COUNTER: &str = "work_order.pending_number";
 
 /// One production item of a work order.

@@ -46,9 +46,6 @@ pub(crate) struct Checkpointer {
     nudges: SyncSender<()>,
     /// The WAL's frames at the last checkpoint.
     wal_frames: Arc<AtomicI64>,
-    /// Kept for the thread's name in debuggers; the thread ends on its own once `nudges` is
-    /// dropped.
-    _thread: std::thread::JoinHandle<()>,
     /// [`RESTART_FRAMES`] and [`HARD_FRAMES`] unless a test says otherwise.
     restart_frames: i64,
     hard_frames: i64,
@@ -62,14 +59,13 @@ impl Checkpointer {
         let (nudges, received) = mpsc::sync_channel(1);
         let wal_frames = Arc::new(AtomicI64::new(0));
         let frames = wal_frames.clone();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("hookledger-checkpoint".into())
             .spawn(move || run(&conn, &received, &frames))
             .map_err(|e| StoreError::Invariant(format!("cannot start the checkpointer: {e}")))?;
         Ok(Checkpointer {
             nudges,
             wal_frames,
-            _thread: thread,
             restart_frames: RESTART_FRAMES,
             hard_frames: HARD_FRAMES,
         })

@@ -8,7 +8,7 @@ mod properties;
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use domain::Json;
+use domain::{Json, NewEvent};
 use hmac::{Hmac, Mac};
 use ingest::{Dialect, Request, Secret, Settings};
 use projections::{RecordError, Recorded};
@@ -76,13 +76,13 @@ impl Ledger {
         }
     }
 
-    /// Sends a request through the dialect and records it as the server's writer step does.
-    pub fn send(
+    /// Parses a request as the server's dialect handler does: its events, or the rejection.
+    fn ingest(
         &self,
         dialect: Dialect,
         headers: Vec<(&str, String)>,
         body: &serde_json::Value,
-    ) -> Answer {
+    ) -> Result<Vec<NewEvent>, String> {
         let body = body.to_string();
         let mut headers: Vec<(String, String)> = headers
             .into_iter()
@@ -96,11 +96,23 @@ impl Ledger {
             body: body.as_bytes(),
             received_at: Utc::now(),
         };
-        let ingested = match dialect.parse(&request, &self.settings) {
-            Ok(ingested) => ingested,
-            Err(rejection) => return Answer::Rejected(rejection.to_string()),
+        dialect
+            .parse(&request, &self.settings)
+            .map(|ingested| ingested.events)
+            .map_err(|rejection| rejection.to_string())
+    }
+
+    /// Sends a request through the dialect and records it as the server's writer step does.
+    pub fn send(
+        &self,
+        dialect: Dialect,
+        headers: Vec<(&str, String)>,
+        body: &serde_json::Value,
+    ) -> Answer {
+        let events = match self.ingest(dialect, headers, body) {
+            Ok(events) => events,
+            Err(rejection) => return Answer::Rejected(rejection),
         };
-        let events = ingested.events;
         let outcome = self
             .writer
             .submit_blocking(move |ctx| projections::record(ctx, &events))
@@ -115,9 +127,11 @@ impl Ledger {
     }
 
     pub fn accounting(&self, order_id: &str, status: &str, extra: serde_json::Value) -> Answer {
-        let mut body = serde_json::json!({ "orderId": order_id, "status": status, "webhookSecret": ACCOUNTING_SECRET });
-        merge(&mut body, extra);
-        self.send(Dialect::Accounting, vec![], &body)
+        self.send(
+            Dialect::Accounting,
+            vec![],
+            &accounting_body(order_id, status, extra),
+        )
     }
 
     /// Seed 000 `processing` for each order, all recorded in one writer job (one batch, so the
@@ -125,23 +139,11 @@ impl Ledger {
     pub fn accounting_burst(&self, order_ids: &[String]) {
         let mut events = Vec::new();
         for order_id in order_ids {
-            let body = serde_json::json!({
-                "orderId": order_id, "status": "processing", "amount": 10,
-                "webhookSecret": ACCOUNTING_SECRET,
-            })
-            .to_string();
-            let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-            let request = Request {
-                method: "POST",
-                path: Dialect::Accounting.path(),
-                headers: &headers,
-                body: body.as_bytes(),
-                received_at: Utc::now(),
-            };
-            let ingested = Dialect::Accounting
-                .parse(&request, &self.settings)
-                .expect("a valid request");
-            events.extend(ingested.events);
+            let body = accounting_body(order_id, "processing", serde_json::json!({"amount": 10}));
+            events.extend(
+                self.ingest(Dialect::Accounting, vec![], &body)
+                    .expect("a valid request"),
+            );
         }
         self.writer
             .submit_blocking(move |ctx| {
@@ -246,6 +248,13 @@ impl Ledger {
     pub fn events(&self) -> u64 {
         self.store.read(store::log::head).expect("head").0
     }
+}
+
+/// A seed 000 webhook body: the order, its status and the shared secret, plus `extra` fields.
+fn accounting_body(order_id: &str, status: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut body = serde_json::json!({ "orderId": order_id, "status": status, "webhookSecret": ACCOUNTING_SECRET });
+    merge(&mut body, extra);
+    body
 }
 
 fn merge(body: &mut serde_json::Value, extra: serde_json::Value) {
