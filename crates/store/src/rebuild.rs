@@ -100,7 +100,21 @@ impl Rebuild {
         // checkpoint) and looks every page read up in its index. Back to WAL in `finish`.
         // `synchronous=FULL` costs two fsyncs per checkpoint here and keeps the journal safe
         // on any file system.
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
+        // Leaving WAL needs every other connection out of the file and SQLite's busy handler
+        // does not wait for that: a brief visitor (a progress probe, a checkpointer thread
+        // finishing) is waited out here, as a lock is everywhere else.
+        let deadline = std::time::Instant::now() + crate::BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "DELETE") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                other => break other?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Rebuild {
             path: path.to_path_buf(),
