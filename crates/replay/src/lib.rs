@@ -214,6 +214,7 @@ fn open_target(
     let checkpoint = rebuild.checkpoint()?;
     if let Some(checkpoint) = &checkpoint {
         if resumable(store, checkpoint, until_seq)? {
+            rebuild.use_rollback_journal()?;
             return Ok(rebuild);
         }
     }
@@ -235,6 +236,7 @@ fn open_target(
             rebuild.reset()?;
         }
     }
+    rebuild.use_rollback_journal()?;
     rebuild.begin()?;
     rebuild.commit(&Checkpoint {
         applied_seq: 0,

@@ -43,7 +43,11 @@ pub(crate) enum WriterCheckpoint {
 
 /// A handle on the checkpointer thread; dropping it ends the thread after a last checkpoint.
 pub(crate) struct Checkpointer {
-    nudges: SyncSender<()>,
+    /// `None` only while dropping: closing the channel stops the thread.
+    nudges: Option<SyncSender<()>>,
+    /// Joined on drop, so that its connection is closed when the writer's is (a replay or a
+    /// test that opens the file next does not meet it).
+    thread: Option<std::thread::JoinHandle<()>>,
     /// The WAL's frames at the last checkpoint.
     wal_frames: Arc<AtomicI64>,
     /// [`RESTART_FRAMES`] and [`HARD_FRAMES`] unless a test says otherwise.
@@ -59,12 +63,13 @@ impl Checkpointer {
         let (nudges, received) = mpsc::sync_channel(1);
         let wal_frames = Arc::new(AtomicI64::new(0));
         let frames = wal_frames.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hookledger-checkpoint".into())
             .spawn(move || run(&conn, &received, &frames))
             .map_err(|e| StoreError::Invariant(format!("cannot start the checkpointer: {e}")))?;
         Ok(Checkpointer {
-            nudges,
+            nudges: Some(nudges),
+            thread: Some(thread),
             wal_frames,
             restart_frames: RESTART_FRAMES,
             hard_frames: HARD_FRAMES,
@@ -99,7 +104,19 @@ impl Checkpointer {
 
     /// Tells the thread that a commit added frames (never blocks).
     pub(crate) fn nudge(&self) {
-        let _ = self.nudges.try_send(());
+        if let Some(nudges) = &self.nudges {
+            let _ = nudges.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    /// Stops the thread (after a last checkpoint if a commit is pending) and waits for it.
+    fn drop(&mut self) {
+        self.nudges = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

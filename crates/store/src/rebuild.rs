@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, DatabaseName, OptionalExtension};
 
 use crate::projection::{ProjectionTx, Staging};
 use crate::{Durability, Store, StoreError};
@@ -85,43 +85,53 @@ pub fn remove_database(path: &Path) -> Result<(), StoreError> {
 }
 
 impl Rebuild {
-    /// Opens (creating if missing, with the full schema) a rebuild target, in rollback-journal
-    /// mode until [`Rebuild::finish`]: a crash loses at most the work since the last
-    /// checkpoint, never consistency (the next open rolls the journal back).
+    /// Opens (creating if missing, with the full schema) a rebuild target. It is still a WAL
+    /// database, as every hookledger file is, until the caller has decided to write it:
+    /// [`Rebuild::use_rollback_journal`].
     pub fn open(path: &Path) -> Result<Rebuild, StoreError> {
-        let store = Store::open(path, Durability::Normal)?;
+        let store = Store::open(path, Durability::Full)?;
         let conn = store.open_writer_connection()?;
         conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // A rebuild target is written by this one connection and read by nobody else until
-        // it is finished, and nearly every page it writes is new: with a rollback journal
-        // those pages go straight into the file once (pages past the file's size at the start
-        // of a transaction need no journal), where the WAL writes each page twice (frame, then
-        // checkpoint) and looks every page read up in its index. Back to WAL in `finish`.
-        // `synchronous=FULL` costs two fsyncs per checkpoint here and keeps the journal safe
-        // on any file system.
-        // Leaving WAL needs every other connection out of the file and SQLite's busy handler
-        // does not wait for that: a brief visitor (a progress probe, a checkpointer thread
-        // finishing) is waited out here, as a lock is everywhere else.
-        let deadline = std::time::Instant::now() + crate::BUSY_TIMEOUT;
-        loop {
-            match conn.pragma_update(None, "journal_mode", "DELETE") {
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy
-                        && std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                other => break other?,
-            }
-        }
-        conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(Rebuild {
             path: path.to_path_buf(),
             conn,
             staging: Staging::new(REBUILD_DOC_CACHE_BYTES),
             staged_events: std::cell::Cell::new(0),
         })
+    }
+
+    /// Puts the target in rollback-journal mode until [`Rebuild::finish`]: a crash loses at
+    /// most the work since the last checkpoint, never consistency (the next open rolls the
+    /// journal back). Called once the target is accepted, so that a file a replay refuses is
+    /// left as it was found.
+    ///
+    /// A rebuild target is written by this one connection and read by nobody else until it is
+    /// finished, and nearly every page it writes is new: with a rollback journal those pages go
+    /// straight into the file once (pages past the file's size at the start of a transaction
+    /// need no journal), where the WAL writes each page twice (frame, then checkpoint) and
+    /// looks every page read up in its index. `synchronous=FULL` (from [`Store::open`]) costs
+    /// two fsyncs per checkpoint here and keeps the journal safe on any file system.
+    ///
+    /// Leaving WAL needs every other connection out of the file and SQLite's busy handler does
+    /// not wait for that: a brief visitor (a progress probe, a checkpointer thread finishing)
+    /// is waited out here, as a lock is everywhere else.
+    pub fn use_rollback_journal(&self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + crate::BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .pragma_update(Some(DatabaseName::Main), "journal_mode", "DELETE")
+            {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                other => break Ok(other?),
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -242,12 +252,13 @@ impl Rebuild {
     /// Ends a completed rebuild: removes the checkpoint keys, commits durably and turns the file
     /// into the WAL database every other connection expects.
     pub fn finish(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
         self.conn.execute(
             "DELETE FROM proj_meta WHERE substr(key, 1, ?1) = ?2",
             params![META_PREFIX.len() as i64, META_PREFIX],
         )?;
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        // `main`: without the schema name an attached source would be switched too.
+        self.conn
+            .pragma_update(Some(DatabaseName::Main), "journal_mode", "WAL")?;
         Ok(())
     }
 

@@ -166,6 +166,7 @@ fn into_refuses_an_existing_database_and_the_source_itself() {
     let live = workload_db(dir.path(), 12);
     let other = workload_db(&dir.path().join("other"), 6);
     for target in [other, live.clone()] {
+        let before = digest(&target);
         let refused = replay(
             &live,
             &Target::Into(target.clone()),
@@ -176,6 +177,13 @@ fn into_refuses_an_existing_database_and_the_source_itself() {
             matches!(refused, Err(ReplayError::Target(_))),
             "{target:?}: {refused:?}"
         );
+        // A refused file is left as it was: its state, and the WAL every connection expects.
+        assert_eq!(digest(&target), before, "{target:?}");
+        let conn = rusqlite::Connection::open(&target).expect("open");
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal", "{target:?}");
     }
 }
 
