@@ -175,6 +175,19 @@ pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
     })
 }
 
+/// Runs `work` with a progress bar over `total` items on stderr (`work` moves it), cleared at
+/// the end whatever the outcome.
+fn with_progress<T, E>(
+    total: u64,
+    what: &str,
+    work: impl FnOnce(&indicatif::ProgressBar) -> Result<T, E>,
+) -> Result<T, E> {
+    let bar = progress(total, what);
+    let result = work(&bar);
+    bar.finish_and_clear();
+    result
+}
+
 /// Runs a walk over `count` events with a progress bar (moved every 4,096 events, so that the
 /// bar costs nothing per row), cleared at the end.
 fn walk_with_progress<T>(
@@ -182,14 +195,13 @@ fn walk_with_progress<T>(
     what: &str,
     walk: impl FnOnce(&mut dyn FnMut(u64)) -> Result<T, CommandError>,
 ) -> Result<T, CommandError> {
-    let bar = progress(count, what);
-    let result = walk(&mut |seq| {
-        if seq % 4096 == 0 {
-            bar.set_position(seq);
-        }
-    });
-    bar.finish_and_clear();
-    result
+    with_progress(count, what, |bar| {
+        walk(&mut |seq| {
+            if seq % 4096 == 0 {
+                bar.set_position(seq);
+            }
+        })
+    })
 }
 
 fn parse_expect(text: &str) -> Result<(u64, String), CommandError> {
@@ -385,18 +397,23 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
 }
 
 /// `replay`: rebuilds every projection, in place (under the database's lock, swapped in at the
-/// end) or `--into` a new file; prints events replayed, events/s and the digest.
+/// end) or `--into` a new file or PostgreSQL database; prints events replayed, events/s and the
+/// digest.
 pub fn replay(args: &ReplayArgs) -> Outcome {
     init_logging("warn");
     let settings = settings(&args.db, None)?;
     let limited = args.until_seq.is_some() || args.as_of.is_some();
     if limited && args.into.is_none() {
         return Err(CommandError::Usage(
-            "--until-seq and --as-of rebuild a past state, which goes into a new file: add \
-             --into PATH (an in-place replay always covers the whole log, so that the live \
+            "--until-seq and --as-of rebuild a past state, which goes into a new ledger: add \
+             --into PATH|URL (an in-place replay always covers the whole log, so that the live \
              projections agree with it)"
                 .into(),
         ));
+    }
+    let into_url = args.into.as_deref().and_then(std::path::Path::to_str);
+    if let Some(url) = into_url.filter(|text| is_postgres_url(text)) {
+        return replay_into_postgres(args, &settings, url);
     }
     if let Location::Postgres(url) = location(&settings) {
         return replay_postgres(args, &url);
@@ -409,25 +426,12 @@ pub fn replay(args: &ReplayArgs) -> Outcome {
     // In place: the lock `serve` holds, so that nothing appends while the state is rebuilt.
     // Into: the new file's lock, so that two replays never build the same file.
     let _lock = server::app::lock_database(args.into.as_deref().unwrap_or(&settings.db))?;
-    let until_seq = match (&args.until_seq, &args.as_of) {
-        (Some(seq), _) => Some(*seq),
-        (None, Some(text)) => {
-            let time = time_flag("--as-of", Some(text))?.unwrap_or_default();
-            Some(store.read(|conn| store::log::seq_as_of(conn, &time))?)
-        }
-        (None, None) => None,
-    };
+    let options = replay_options(args, |time| {
+        Ok(store.read(|conn| store::log::seq_as_of(conn, time))?)
+    })?;
     drop(store);
-    let options = replay::Options {
-        until_seq,
-        checkpoint_events: args.checkpoint_events,
-    };
-    let mut progress = ReplayProgress::new();
-    let report = replay::replay(&settings.db, &target, &options, &mut |seq, until| {
-        progress.update(seq, until)
-    })
-    .map_err(|e| CommandError::Failed(e.to_string()))?;
-    progress.finish();
+    let report = replay_with_progress(&settings.db, &target, &options)
+        .map_err(|e| CommandError::Failed(e.to_string()))?;
     if report.resumed_after_seq > 0 {
         eprintln!(
             "hookledger: resumed an interrupted replay after seq {}",
@@ -436,6 +440,41 @@ pub fn replay(args: &ReplayArgs) -> Outcome {
     }
     print_replayed(&report, &report.digest);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The replay `args` ask for: up to `--until-seq`, or to the last event recorded at or before
+/// `--as-of` (which `seq_as_of` looks up in the source, given the log's fixed-width time), or
+/// to the head.
+fn replay_options(
+    args: &ReplayArgs,
+    seq_as_of: impl FnOnce(&str) -> Result<u64, CommandError>,
+) -> Result<replay::Options, CommandError> {
+    let until_seq = match (&args.until_seq, &args.as_of) {
+        (Some(seq), _) => Some(*seq),
+        (None, Some(text)) => {
+            let time = time_flag("--as-of", Some(text))?.unwrap_or_default();
+            Some(seq_as_of(&time)?)
+        }
+        (None, None) => None,
+    };
+    Ok(replay::Options {
+        until_seq,
+        checkpoint_events: args.checkpoint_events,
+    })
+}
+
+/// A replay with its progress on stderr (cleared at the end whatever the outcome).
+fn replay_with_progress(
+    source: &std::path::Path,
+    target: &replay::Target,
+    options: &replay::Options,
+) -> Result<replay::Report, replay::ReplayError> {
+    let mut progress = ReplayProgress::new();
+    let report = replay::replay(source, target, options, &mut |seq, until| {
+        progress.update(seq, until)
+    });
+    progress.finish();
+    report
 }
 
 /// A replay's one line on stdout: events replayed, events/s and the state digest.
@@ -447,6 +486,38 @@ fn print_replayed(report: &replay::Report, digest: &str) {
         report.elapsed.as_secs_f64(),
         report.events_per_second(),
     );
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &std::path::Path) -> &std::path::Path {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+}
+
+/// A new scratch folder `<prefix>…` in `dir`, removed with the value.
+fn scratch_in(dir: &std::path::Path, prefix: &str) -> Result<tempfile::TempDir, CommandError> {
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(dir)?)
+}
+
+/// The PostgreSQL log (up to `options.until_seq`) replayed on SQLite, where the projectors
+/// run: copied byte for byte into `scratch/log.db` (each row checked as `verify` checks it),
+/// then replayed into the new file `rebuilt`, which ends up holding that log and its
+/// projections.
+fn replay_postgres_log(
+    log: &mut store_pg::PgLog,
+    scratch: &std::path::Path,
+    rebuilt: &std::path::Path,
+    options: &replay::Options,
+) -> Result<replay::Report, CommandError> {
+    let copy = scratch.join("log.db");
+    let head = log.head()?.map_or(0, |(seq, _)| seq);
+    let count = options.until_seq.map_or(head, |seq| seq.min(head));
+    with_progress(count, "copying the log", |bar| {
+        log.export_log_to_sqlite(&copy, options.until_seq, |seq| bar.set_position(seq))
+    })?;
+    let target = replay::Target::Into(rebuilt.to_path_buf());
+    replay_with_progress(&copy, &target, options).map_err(|e| CommandError::Failed(e.to_string()))
 }
 
 /// `replay --db postgres://…`: the projectors run on SQLite, so the log is first copied byte
@@ -461,61 +532,285 @@ fn replay_postgres(args: &ReplayArgs, url: &str) -> Outcome {
         .map(server::app::lock_database)
         .transpose()?;
     let mut log = open_postgres(url)?;
-    let until_seq = match (&args.until_seq, &args.as_of) {
-        (Some(seq), _) => Some(*seq),
-        (None, Some(text)) => {
-            let time = time_flag("--as-of", Some(text))?.unwrap_or_default();
-            Some(log.seq_as_of(&time)?)
-        }
-        (None, None) => None,
-    };
+    let options = replay_options(args, |time| Ok(log.seq_as_of(time)?))?;
     // Beside the new file, or in the temporary folder (TMPDIR) for an in-place replay.
-    let dir = match args.into.as_deref().and_then(std::path::Path::parent) {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        Some(_) => std::path::PathBuf::from("."),
+    let dir = match args.into.as_deref() {
+        Some(path) => folder_of(path).to_path_buf(),
         None => std::env::temp_dir(),
     };
-    let scratch = tempfile::Builder::new()
-        .prefix(".hookledger-replay-")
-        .tempdir_in(&dir)?;
-    let copy = scratch.path().join("log.db");
-    let head = log.head()?.map_or(0, |(seq, _)| seq);
-    let bar = progress(until_seq.map_or(head, |s| s.min(head)), "copying the log");
-    log.export_log_to_sqlite(&copy, until_seq, |seq| bar.set_position(seq))?;
-    bar.finish_and_clear();
-    let (target, rebuilt_path) = match &args.into {
-        Some(path) => (replay::Target::Into(path.clone()), path.clone()),
+    let scratch = scratch_in(&dir, ".hookledger-replay-")?;
+    let rebuilt_path = match &args.into {
+        Some(path) => path.clone(),
+        None => scratch.path().join("rebuilt.db"),
+    };
+    let report = replay_postgres_log(&mut log, scratch.path(), &rebuilt_path, &options)?;
+    let digest = match &args.into {
+        Some(_) => report.digest.clone(),
         None => {
-            let path = scratch.path().join("rebuilt.db");
-            (replay::Target::Into(path.clone()), path)
+            let rebuilt = Store::open(&rebuilt_path, store::Durability::Full)?;
+            replace_projections(&mut log, &redact(url), &rebuilt, &report.digest)?
         }
-    };
-    let options = replay::Options {
-        until_seq,
-        checkpoint_events: args.checkpoint_events,
-    };
-    let mut replay_progress = ReplayProgress::new();
-    let report = replay::replay(&copy, &target, &options, &mut |seq, until| {
-        replay_progress.update(seq, until)
-    })
-    .map_err(|e| CommandError::Failed(e.to_string()))?;
-    replay_progress.finish();
-    let digest = if args.into.is_some() {
-        report.digest.clone()
-    } else {
-        let rebuilt = Store::open(&rebuilt_path, store::Durability::Full)?;
-        rebuilt.read(|conn| Ok(log.replace_projections_from_sqlite(conn)))??;
-        let digest = log.digest()?;
-        if digest != report.digest {
-            return Err(CommandError::Failed(format!(
-                "the digest in PostgreSQL is {digest} after the copy, the replay's {}",
-                report.digest
-            )));
-        }
-        digest
     };
     print_replayed(&report, &digest);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `replay --into postgres://…`: a new PostgreSQL ledger built from the source (an SQLite file
+/// or another PostgreSQL database, left untouched) up to the chosen seq. The target is checked
+/// first: not the source, not being built by another replay (a session lock there), and no row
+/// in its `events` table. The source is then replayed into a scratch SQLite file (beside an
+/// SQLite source; in TMPDIR for a PostgreSQL one, whose log is first copied out), which holds
+/// exactly the log up to that seq and its rebuilt projections; that file fills the target as
+/// `migrate` fills one, each step checked: the log byte for byte, its chain verified there,
+/// the projections in one transaction, and the digest computed from PostgreSQL's rows, which
+/// must be the replay's.
+fn replay_into_postgres(args: &ReplayArgs, settings: &Settings, url: &str) -> Outcome {
+    let mut source = match location(settings) {
+        Location::Sqlite => Opened::Sqlite(open_existing(settings)?),
+        Location::Postgres(source_url) => Opened::Postgres(Box::new(open_postgres(&source_url)?)),
+    };
+    let (source_log, scratch_dir) = match &mut source {
+        Opened::Sqlite(_) => (None, folder_of(&settings.db).to_path_buf()),
+        Opened::Postgres(log) => (Some(log.as_mut()), std::env::temp_dir()),
+    };
+    let mut target_log = open_empty_target(url, source_log)?;
+    let scratch = scratch_in(&scratch_dir, ".hookledger-replay-")?;
+    let rebuilt_path = scratch.path().join("rebuilt.db");
+    let report = match source {
+        Opened::Sqlite(store) => {
+            let options = replay_options(args, |time| {
+                Ok(store.read(|conn| store::log::seq_as_of(conn, time))?)
+            })?;
+            drop(store);
+            let target = replay::Target::Into(rebuilt_path.clone());
+            replay_with_progress(&settings.db, &target, &options)
+                .map_err(|e| CommandError::Failed(e.to_string()))?
+        }
+        Opened::Postgres(mut log) => {
+            let options = replay_options(args, |time| Ok(log.seq_as_of(time)?))?;
+            replay_postgres_log(&mut log, scratch.path(), &rebuilt_path, &options)?
+        }
+    };
+    // The scratch file holds exactly the log up to `report.until_seq` and its projections.
+    let rebuilt = Store::open(&rebuilt_path, store::Durability::Full)?;
+    let (_, head) = rebuilt.read(store::log::head)?;
+    target_log.migrate()?;
+    let filled = fill_postgres(
+        &mut target_log,
+        &redact(url),
+        &rebuilt,
+        &rebuilt,
+        &head,
+        &report.digest,
+    )
+    .map_err(|failure| {
+        let state = state_after_failure(url, failure.step);
+        CommandError::Failed(format!("{}; {state}", failure.error))
+    })?;
+    print_replayed(&report, &filled.digest);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Connects to the target of `replay --into postgres://…` and refuses it unless it can become
+/// a new ledger: it is not `source` (the same database reached by another URL, say), no other
+/// replay is building it (this connection takes the build lock, held until it closes), and
+/// its `events` table is absent or empty. Nothing in it changes.
+fn open_empty_target(
+    url: &str,
+    source: Option<&mut store_pg::PgLog>,
+) -> Result<store_pg::PgLog, CommandError> {
+    let target = redact(url);
+    let mut log = store_pg::PgLog::connect(url)?;
+    if let Some(source) = source {
+        if source.identity()? == log.identity()? {
+            return Err(CommandError::Failed(format!(
+                "--into {target} is the source database; name a new database"
+            )));
+        }
+    }
+    if !log.try_lock_build()? {
+        return Err(CommandError::Failed(format!(
+            "{target} is being built by another hookledger process (replay --into); wait for \
+             it to finish or name another database"
+        )));
+    }
+    if log.holds_events()? {
+        return Err(CommandError::Failed(format!(
+            "{target} holds events (its events table is not empty); name a new database (or \
+             drop that one)"
+        )));
+    }
+    Ok(log)
+}
+
+/// The steps of [`fill_postgres`], in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FillStep {
+    CopyingEvents,
+    Verifying,
+    CopyingProjections,
+    CheckingDigest,
+}
+
+/// Why [`fill_postgres`] stopped, and at which step.
+#[derive(Debug)]
+struct FillFailure {
+    step: FillStep,
+    error: CommandError,
+}
+
+impl From<FillFailure> for CommandError {
+    fn from(failure: FillFailure) -> CommandError {
+        failure.error
+    }
+}
+
+/// What [`fill_postgres`] did.
+struct Filled {
+    imported: store_pg::ImportReport,
+    n_projection_rows: u64,
+    /// Computed from PostgreSQL's rows (the one expected).
+    digest: String,
+}
+
+/// Fills the PostgreSQL ledger `log` (migrated) from SQLite, each step checked before the
+/// next: `events`' log copied byte for byte (each row's hash recomputed before it is sent; a
+/// copy that holds a prefix already is continued), its whole chain verified in PostgreSQL to
+/// end at `head`, `projections`' projection rows copied in one transaction, and the digest
+/// computed from PostgreSQL's rows required to be `digest`. `target` names `log` in messages.
+fn fill_postgres(
+    log: &mut store_pg::PgLog,
+    target: &str,
+    events: &Store,
+    projections: &Store,
+    head: &Option<(u64, String)>,
+    digest: &str,
+) -> Result<Filled, FillFailure> {
+    let at = |step: FillStep| move |error: CommandError| FillFailure { step, error };
+    let count = head.as_ref().map_or(0, |(seq, _)| *seq);
+    let imported = with_progress(count, "copying events", |bar| {
+        let imported =
+            events.read(|conn| Ok(log.import_sqlite_log(conn, |seq| bar.set_position(seq))))??;
+        if &imported.head != head {
+            return Err(CommandError::Failed(format!(
+                "the copy ends at {:?}, the source at {head:?}",
+                imported.head
+            )));
+        }
+        Ok(imported)
+    })
+    .map_err(at(FillStep::CopyingEvents))?;
+    verify_copy(log, target, head).map_err(at(FillStep::Verifying))?;
+    let n_projection_rows =
+        copy_projections(log, projections).map_err(at(FillStep::CopyingProjections))?;
+    let digest = check_digest(log, target, digest).map_err(at(FillStep::CheckingDigest))?;
+    Ok(Filled {
+        imported,
+        n_projection_rows,
+        digest,
+    })
+}
+
+/// Verifies the chain of the copy in PostgreSQL, recomputed from the bytes it stored, and
+/// requires it to end at `head`.
+fn verify_copy(
+    log: &mut store_pg::PgLog,
+    target: &str,
+    head: &Option<(u64, String)>,
+) -> Result<(), CommandError> {
+    let count = head.as_ref().map_or(0, |(seq, _)| *seq);
+    let report = walk_with_progress(count, "verifying the copy", |progress| {
+        Ok(log.verify(None, progress)?)
+    })?;
+    match report {
+        VerifyReport::Intact { head: copied } if &copied == head => Ok(()),
+        VerifyReport::Intact { head: copied } => Err(CommandError::Failed(format!(
+            "the copy verifies to {copied:?}, not the source's head {head:?}"
+        ))),
+        VerifyReport::Broken {
+            first_bad_seq,
+            reason,
+        } => Err(CommandError::Failed(format!(
+            "the copy in {target} does not verify: first bad seq {first_bad_seq}: {reason}"
+        ))),
+    }
+}
+
+/// Replaces every projection row in PostgreSQL by `projections`' (one transaction). Returns
+/// the rows copied.
+fn copy_projections(log: &mut store_pg::PgLog, projections: &Store) -> Result<u64, CommandError> {
+    let copied = projections.read(|conn| Ok(log.replace_projections_from_sqlite(conn)))??;
+    Ok(copied.iter().map(|(_, n)| n).sum())
+}
+
+/// The digest computed from PostgreSQL's rows, required to be `expected`.
+fn check_digest(
+    log: &mut store_pg::PgLog,
+    target: &str,
+    expected: &str,
+) -> Result<String, CommandError> {
+    let digest = log.digest()?;
+    if digest != expected {
+        return Err(CommandError::Failed(format!(
+            "the digest computed in {target} is {digest} after the copy, not {expected} (the \
+             rebuilt state's)"
+        )));
+    }
+    Ok(digest)
+}
+
+/// The rebuilt projections of `rebuilt` in place of PostgreSQL's (one transaction), and the
+/// digest computed from PostgreSQL's rows, required to be `expected`.
+fn replace_projections(
+    log: &mut store_pg::PgLog,
+    target: &str,
+    rebuilt: &Store,
+    expected: &str,
+) -> Result<String, CommandError> {
+    copy_projections(log, rebuilt)?;
+    check_digest(log, target, expected)
+}
+
+/// What the target of a `replay --into postgres://…` holds after [`fill_postgres`] failed at
+/// `step`, asked of it on a new connection (the failure may have been the old one's).
+fn state_after_failure(url: &str, step: FillStep) -> String {
+    let target = redact(url);
+    let head = store_pg::PgLog::connect(url).and_then(|mut log| match log.holds_events()? {
+        true => log.head(),
+        false => Ok(None),
+    });
+    let seq = match head {
+        Err(e) => {
+            return format!(
+                "cannot tell what {target} holds now ({e}): it may hold part of the log, and is \
+                 no ledger to use; drop it and replay into a new database"
+            )
+        }
+        Ok(None) => {
+            return format!("{target} holds no events (only empty tables): replay into it again")
+        }
+        Ok(Some((seq, _))) => seq,
+    };
+    let holds = match step {
+        FillStep::CopyingEvents => {
+            format!("the first {seq} events of the log (the copy stopped there), no projections")
+        }
+        FillStep::Verifying => {
+            format!("{seq} events that do not verify as the log's, no projections")
+        }
+        FillStep::CopyingProjections => format!(
+            "the log up to seq {seq}, verified, and its projections as they were (their copy is \
+             one transaction)"
+        ),
+        FillStep::CheckingDigest => format!(
+            "the log up to seq {seq}, verified, and the rebuilt projections, whose digest there \
+             is not the replay's"
+        ),
+    };
+    format!(
+        "{target} now holds {holds}: it is no ledger to use; drop it and replay into a new \
+         database"
+    )
 }
 
 /// `ledger trial-balance | journal | register`.
@@ -636,7 +931,8 @@ fn journal_filter(
 /// 4. the rebuilt projections copied in one transaction;
 /// 5. the digest computed in PostgreSQL, which must equal the source's.
 ///
-/// The source is locked as `serve` locks it, so that nothing is appended during the copy.
+/// Steps 2 to 5 are [`fill_postgres`]'s. The source is locked as `serve` locks it, so that
+/// nothing is appended during the copy.
 pub fn migrate(args: &MigrateArgs) -> Outcome {
     init_logging("warn");
     if !is_postgres_url(&args.to) {
@@ -667,27 +963,14 @@ pub fn migrate(args: &MigrateArgs) -> Outcome {
     log.migrate()?;
 
     // 1. The projections, rebuilt from the log by the projectors (which run on SQLite).
-    let dir = args
-        .from
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let scratch = tempfile::Builder::new()
-        .prefix(".hookledger-migrate-")
-        .tempdir_in(dir)?;
+    let scratch = scratch_in(folder_of(&args.from), ".hookledger-migrate-")?;
     let rebuilt_path = scratch.path().join("rebuilt.db");
-    let mut replay_progress = ReplayProgress::new();
-    let rebuilt = replay::replay(
+    let rebuilt = replay_with_progress(
         &args.from,
         &replay::Target::Into(rebuilt_path.clone()),
-        &replay::Options {
-            until_seq: None,
-            checkpoint_events: replay::CHECKPOINT_EVENTS_DEFAULT,
-        },
-        &mut |seq, until| replay_progress.update(seq, until),
+        &replay::Options::default(),
     )
     .map_err(|e| CommandError::Failed(format!("rebuilding the projections: {e}")))?;
-    replay_progress.finish();
     if rebuilt.digest != source_digest {
         return Err(CommandError::Failed(format!(
             "the source's projections (digest {source_digest}) are not what its log replays to \
@@ -697,60 +980,28 @@ pub fn migrate(args: &MigrateArgs) -> Outcome {
         )));
     }
 
-    // 2. The log, byte for byte.
-    let bar = progress(count, "copying events");
-    let imported =
-        source.read(|conn| Ok(log.import_sqlite_log(conn, |seq| bar.set_position(seq))))??;
-    bar.finish_and_clear();
-    if imported.head != source_head {
-        return Err(CommandError::Failed(format!(
-            "the copy ends at {:?}, the source at {:?}",
-            imported.head, source_head
-        )));
-    }
-
-    // 3. The copy's chain, recomputed from the bytes PostgreSQL stored.
-    let report = walk_with_progress(count, "verifying the copy", |progress| {
-        Ok(log.verify(None, progress)?)
-    })?;
-    match report {
-        VerifyReport::Intact { head } if head == source_head => {}
-        VerifyReport::Intact { head } => {
-            return Err(CommandError::Failed(format!(
-                "the copy verifies to {head:?}, not the source's head {source_head:?}"
-            )))
-        }
-        VerifyReport::Broken {
-            first_bad_seq,
-            reason,
-        } => {
-            return Err(CommandError::Failed(format!(
-                "the copy in {target} does not verify: first bad seq {first_bad_seq}: {reason}"
-            )))
-        }
-    }
-
-    // 4. The rebuilt projections, in one transaction.
+    // 2. to 5.: the log, its chain, the rebuilt projections, the digest.
     let rebuilt_store = Store::open(&rebuilt_path, store::Durability::Full)?;
-    let copied = rebuilt_store.read(|conn| Ok(log.replace_projections_from_sqlite(conn)))??;
+    let filled = fill_postgres(
+        &mut log,
+        &target,
+        &source,
+        &rebuilt_store,
+        &source_head,
+        &source_digest,
+    )?;
     drop(rebuilt_store);
-
-    // 5. The digest, computed by PostgreSQL's rows.
-    let target_digest = log.digest()?;
-    if target_digest != source_digest {
-        return Err(CommandError::Failed(format!(
-            "the digest in {target} is {target_digest}, the source's {source_digest}"
-        )));
-    }
-    let rows: u64 = copied.iter().map(|(_, n)| n).sum();
     let head = match &source_head {
         Some((seq, hash)) => format!("head seq {seq} hash {hash}"),
         None => "an empty log".to_owned(),
     };
     println!(
         "migrated {count} events to {target} ({} copied, {} there already): {head} verified; \
-         {rows} projection rows rebuilt; digest {target_digest} on both",
-        imported.n_copied, imported.n_already_present
+         {} projection rows rebuilt; digest {} on both",
+        filled.imported.n_copied,
+        filled.imported.n_already_present,
+        filled.n_projection_rows,
+        filled.digest
     );
     Ok(ExitCode::SUCCESS)
 }

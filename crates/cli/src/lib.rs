@@ -64,7 +64,8 @@ pub enum Command {
     /// Query the event log (the auditor's view).
     Events(EventsArgs),
     /// Rebuild every projection from the event log, in place (swapped in atomically at the end)
-    /// or into a new file; an interrupted replay resumes on the next run.
+    /// or into a new file or PostgreSQL database; an interrupted replay in place or into a file
+    /// resumes on the next run.
     Replay(ReplayArgs),
     /// The accountant's reports: trial balance, journal, an account's register.
     Ledger {
@@ -139,9 +140,10 @@ pub struct ReplayArgs {
     /// Replay only the events recorded at or before this RFC 3339 time (needs --into).
     #[arg(long, value_name = "RFC3339")]
     pub as_of: Option<String>,
-    /// Build a new database file (events copied byte for byte, projections rebuilt) and leave
-    /// the source untouched.
-    #[arg(long, value_name = "PATH")]
+    /// Build a new ledger (events copied byte for byte, projections rebuilt) and leave the
+    /// source untouched: a new SQLite file PATH, or a PostgreSQL database URL
+    /// (postgres://user[:password]@host[:port]/database) whose events table is absent or empty.
+    #[arg(long, value_name = "PATH|URL")]
     pub into: Option<PathBuf>,
     /// Events applied between two checkpoints.
     #[arg(long, value_name = "N", default_value_t = replay::CHECKPOINT_EVENTS_DEFAULT, hide = true)]

@@ -3,8 +3,8 @@
 //!
 //! The PostgreSQL backend so far: the log (append, read, filter, verify), the projection
 //! tables, their digest and the ledger's reports, and the copy of an SQLite database into them
-//! (`hookledger migrate`), and back (`replay`). `serve` still runs on SQLite only
-//! (docs/operations.md).
+//! (`hookledger migrate`, `replay --into postgres://…`), and back (`replay`). `serve` still
+//! runs on SQLite only (docs/operations.md).
 //!
 //! # Layout
 //! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
@@ -20,6 +20,8 @@
 //! - `append`: [`PgLog::append_batch`], one transaction per batch under a transaction-scoped
 //!   advisory lock, so that writers on any number of connections take turns per batch.
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
+//! - `target`: what a build into a database checks first ([`PgLog::holds_events`],
+//!   [`PgLog::identity`]) and its lock ([`PgLog::try_lock_build`]).
 //! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
 //!   number of rows in memory), each row checked by `store::verify::check_stored_row`, the
 //!   same code that checks SQLite's rows.
@@ -38,6 +40,7 @@ mod ledger;
 mod projection;
 mod read;
 pub mod schema;
+mod target;
 mod verify;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +50,7 @@ use store::{Appended, VerifyReport};
 
 pub use append::APPEND_LOCK_KEY;
 pub use import::ImportReport;
+pub use target::BUILD_LOCK_KEY;
 
 /// Errors of the PostgreSQL log. Handling: server-side failures (500) unless a variant says
 /// otherwise.
@@ -133,6 +137,24 @@ impl PgLog {
             .client
             .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
             .try_get(0)?)
+    }
+
+    /// Whether the database has an `events` table holding any row (a build into it is refused
+    /// then). Changes nothing: a database without the table is not migrated by asking.
+    pub fn holds_events(&mut self) -> Result<bool, PgStoreError> {
+        target::holds_events(&mut self.client)
+    }
+
+    /// Text naming the database this connection is on (its OID and the server's start
+    /// time): equal for two connections exactly when they reach the same database.
+    pub fn identity(&mut self) -> Result<String, PgStoreError> {
+        target::identity(&mut self.client)
+    }
+
+    /// Takes the build lock [`BUILD_LOCK_KEY`] for as long as this connection lives, unless
+    /// another connection holds it (then `false`, and nothing is taken).
+    pub fn try_lock_build(&mut self) -> Result<bool, PgStoreError> {
+        target::try_lock_build(&mut self.client)
     }
 
     /// Applies every migration the database has not seen (see [`schema`]).

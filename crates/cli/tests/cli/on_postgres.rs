@@ -3,7 +3,7 @@
 //! print what they print on the SQLite file, and `replay` rebuilds its projections; the commands that do not run on PostgreSQL yet say so, exit 2,
 //! and create nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::ledger_command::run as run_ok;
 use crate::replay_command::write_workload;
@@ -72,11 +72,35 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-#[test]
-fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_file() {
+/// A temporary folder holding `ledger.db`, the mixed workload's first `n` requests.
+fn ledger_file(n: u64) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ledger.db");
-    write_workload(&file, 0, 400);
+    write_workload(&file, 0, n);
+    (dir, file)
+}
+
+/// The `recorded_at` of the event at `seq` in the SQLite file `file`, as `events` prints it.
+fn recorded_at(file: &Path, seq: u64) -> String {
+    let after_seq = (seq - 1).to_string();
+    let csv = run_ok(&[
+        "events",
+        "--db",
+        path(file),
+        "--after-seq",
+        &after_seq,
+        "--limit",
+        "1",
+        "--format",
+        "csv",
+    ]);
+    let row = csv.lines().nth(1).expect("a row").to_owned();
+    row.split(',').nth(8).expect("recorded_at").to_owned()
+}
+
+#[test]
+fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_file() {
+    let (dir, file) = ledger_file(400);
     let db = TestDb::create();
     let sqlite_digest = run_ok(&["digest", "--db", path(&file)]);
     let sqlite_head = run_ok(&["verify", "--db", path(&file)]);
@@ -137,21 +161,7 @@ fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_fi
     }
 
     // The accountant's reports, every format, past states and filters.
-    let middle = {
-        let csv = run_ok(&[
-            "events",
-            "--db",
-            path(&file),
-            "--after-seq",
-            "199",
-            "--limit",
-            "1",
-            "--format",
-            "csv",
-        ]);
-        let row = csv.lines().nth(1).expect("a row").to_owned();
-        row.split(',').nth(8).expect("recorded_at").to_owned()
-    };
+    let middle = recorded_at(&file, 200);
     for args in [
         vec!["trial-balance"],
         vec!["trial-balance", "--format", "json"],
@@ -255,9 +265,7 @@ fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_fi
 
 #[test]
 fn migrate_resumes_a_copy_of_a_log_that_grew_and_refuses_another_log() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("ledger.db");
-    write_workload(&file, 0, 100);
+    let (dir, file) = ledger_file(100);
     let db = TestDb::create();
     run_ok(&["migrate", "--from", path(&file), "--to", &db.url]);
     write_workload(&file, 100, 150);
@@ -347,4 +355,347 @@ fn commands_that_do_not_run_on_postgresql_yet_say_so_and_create_nothing() {
     let missing = hookledger(&["migrate", "--from", "/nonexistent/x.db", "--to", &db.url]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
+}
+
+/// The digest at the end of a replay's one line.
+fn replayed_digest(line: &str) -> String {
+    assert!(
+        line.starts_with("replayed ") && line.contains("events/s"),
+        "{line}"
+    );
+    line.trim().rsplit(' ').next().expect("digest").to_owned()
+}
+
+/// The names in `dir` that a build leaves behind if it does not clean up.
+fn scratch_left(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".hookledger-"))
+        .collect()
+}
+
+#[test]
+fn replay_into_a_new_postgresql_database_gives_the_file_s_digest_head_and_past_states() {
+    let (dir, file) = ledger_file(300);
+    let (file_digest, file_head) = (
+        run_ok(&["digest", "--db", path(&file)]),
+        run_ok(&["verify", "--db", path(&file)]),
+    );
+
+    // The whole log: the same digest and head as the file and as `--into file.db`.
+    let db = TestDb::create();
+    let into_pg = run_ok(&["replay", "--db", path(&file), "--into", &db.url]);
+    let copy = dir.path().join("copy.db");
+    let into_file = run_ok(&["replay", "--db", path(&file), "--into", path(&copy)]);
+    assert_eq!(replayed_digest(&into_pg), file_digest.trim());
+    assert_eq!(replayed_digest(&into_file), file_digest.trim());
+    assert_eq!(run_ok(&["digest", "--db", &db.url]), file_digest);
+    assert_eq!(run_ok(&["verify", "--db", &db.url]), file_head);
+    assert_eq!(run_ok(&["verify", "--db", path(&copy)]), file_head);
+    assert_eq!(
+        run_ok(&[
+            "ledger",
+            "trial-balance",
+            "--db",
+            &db.url,
+            "--format",
+            "json"
+        ]),
+        run_ok(&[
+            "ledger",
+            "trial-balance",
+            "--db",
+            path(&file),
+            "--format",
+            "json"
+        ])
+    );
+    // The source is as it was, and the scratch file is gone.
+    assert_eq!(run_ok(&["digest", "--db", path(&file)]), file_digest);
+    assert_eq!(run_ok(&["verify", "--db", path(&file)]), file_head);
+    assert!(scratch_left(dir.path()).is_empty());
+
+    // A past state, by seq and by time: the state of `--into past.db` with the same flag.
+    let recorded_at_150 = recorded_at(&file, 150);
+    for (flag, value) in [
+        ("--until-seq", "150"),
+        ("--as-of", recorded_at_150.as_str()),
+    ] {
+        let past_pg = TestDb::create();
+        let past_file = dir.path().join(format!("past{}.db", flag.len()));
+        let past_into =
+            |into: &str| run_ok(&["replay", "--db", path(&file), flag, value, "--into", into]);
+        let (on_pg, on_file) = (past_into(&past_pg.url), past_into(path(&past_file)));
+        // "replayed N events (up to seq M)", then the time it took.
+        let counts = |line: &str| line.split(" in ").next().expect("counts").to_owned();
+        assert_eq!(counts(&on_pg), counts(&on_file), "{flag}");
+        assert_eq!(replayed_digest(&on_pg), replayed_digest(&on_file), "{flag}");
+        assert_ne!(replayed_digest(&on_pg), file_digest.trim(), "{flag}");
+        assert_eq!(
+            run_ok(&["digest", "--db", &past_pg.url]).trim(),
+            replayed_digest(&on_file),
+            "{flag}"
+        );
+        let past_head = run_ok(&["verify", "--db", &past_pg.url]);
+        assert_eq!(
+            past_head,
+            run_ok(&["verify", "--db", path(&past_file)]),
+            "{flag}"
+        );
+        if flag == "--until-seq" {
+            assert!(on_pg.contains("(up to seq 150)"), "{on_pg}");
+            assert!(past_head.starts_with("ok: head seq 150 "), "{past_head}");
+        }
+        assert_eq!(
+            run_ok(&["ledger", "journal", "--db", &past_pg.url, "--format", "csv"]),
+            run_ok(&[
+                "ledger",
+                "journal",
+                "--db",
+                path(&past_file),
+                "--format",
+                "csv"
+            ]),
+            "{flag}"
+        );
+    }
+    assert!(scratch_left(dir.path()).is_empty());
+}
+
+#[test]
+fn replay_from_one_postgresql_database_into_another_gives_the_same_ledger_and_past_state() {
+    let (dir, file) = ledger_file(200);
+    let source = TestDb::create();
+    run_ok(&["migrate", "--from", path(&file), "--to", &source.url]);
+    let (source_digest, source_head) = (
+        run_ok(&["digest", "--db", &source.url]),
+        run_ok(&["verify", "--db", &source.url]),
+    );
+
+    let target = TestDb::create();
+    let replayed = run_ok(&["replay", "--db", &source.url, "--into", &target.url]);
+    assert_eq!(replayed_digest(&replayed), source_digest.trim());
+    assert_eq!(run_ok(&["digest", "--db", &target.url]), source_digest);
+    assert_eq!(run_ok(&["verify", "--db", &target.url]), source_head);
+    assert_eq!(
+        run_ok(&["events", "--db", &target.url, "--format", "ndjson"]),
+        run_ok(&["events", "--db", &source.url, "--format", "ndjson"])
+    );
+    assert_eq!(run_ok(&["digest", "--db", &source.url]), source_digest);
+    assert_eq!(run_ok(&["verify", "--db", &source.url]), source_head);
+
+    let past = TestDb::create();
+    let past_pg = run_ok(&[
+        "replay",
+        "--db",
+        &source.url,
+        "--until-seq",
+        "120",
+        "--into",
+        &past.url,
+    ]);
+    let past_file = dir.path().join("past.db");
+    let on_file = run_ok(&[
+        "replay",
+        "--db",
+        path(&file),
+        "--until-seq",
+        "120",
+        "--into",
+        path(&past_file),
+    ]);
+    assert_eq!(replayed_digest(&past_pg), replayed_digest(&on_file));
+    assert_eq!(
+        run_ok(&["digest", "--db", &past.url]).trim(),
+        replayed_digest(&on_file)
+    );
+    assert_eq!(
+        run_ok(&["verify", "--db", &past.url]),
+        run_ok(&["verify", "--db", path(&past_file)])
+    );
+    assert!(scratch_left(dir.path()).is_empty());
+}
+
+/// Every table's row count in the public schema, and the database's digest and head: what a
+/// refused replay must leave as it was.
+fn state_of(db: &TestDb) -> (Vec<(String, i64)>, String, String) {
+    let mut sql = db.sql();
+    let tables: Vec<String> = sql
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .expect("tables")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let counts = tables
+        .into_iter()
+        .map(|table| {
+            let n: i64 = sql
+                .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+                .expect("count")
+                .get(0);
+            (table, n)
+        })
+        .collect();
+    (
+        counts,
+        run_ok(&["digest", "--db", &db.url]),
+        run_ok(&["verify", "--db", &db.url]),
+    )
+}
+
+/// A refused replay: exit 1, one line on stderr that contains `reason`, nothing on stdout.
+fn assert_refused(args: &[&str], reason: &str) {
+    let output = hookledger(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(reason), "{args:?}: {stderr}");
+    assert!(output.stdout.is_empty(), "{args:?}");
+}
+
+#[test]
+fn replay_into_postgresql_refuses_a_database_holding_events_the_source_itself_and_a_locked_one() {
+    let (dir, file) = ledger_file(60);
+    let other = dir.path().join("other.db");
+    write_workload(&other, 1_000, 1_020);
+    let db = TestDb::create();
+    run_ok(&["migrate", "--from", path(&file), "--to", &db.url]);
+    let before = state_of(&db);
+
+    // A ledger already there: refused from a file (this log's or another's) and from itself.
+    for source in [path(&other), path(&file)] {
+        assert_refused(
+            &["replay", "--db", source, "--into", &db.url],
+            "holds events",
+        );
+        assert_refused(
+            &[
+                "replay",
+                "--db",
+                source,
+                "--until-seq",
+                "5",
+                "--into",
+                &db.url,
+            ],
+            "holds events",
+        );
+    }
+    // The same database by another URL is the source, also when its log is empty.
+    let same = format!("{}?application_name=another_url", db.url);
+    assert_refused(
+        &["replay", "--db", &db.url, "--into", &same],
+        "is the source database",
+    );
+    assert_eq!(state_of(&db), before, "the refused replays changed nothing");
+    assert!(scratch_left(dir.path()).is_empty());
+
+    let empty_file = dir.path().join("empty.db");
+    write_workload(&empty_file, 0, 0);
+    let empty = TestDb::create();
+    run_ok(&["migrate", "--from", path(&empty_file), "--to", &empty.url]);
+    let empty_same = format!("{}?application_name=another_url", empty.url);
+    assert_refused(
+        &["replay", "--db", &empty.url, "--into", &empty_same],
+        "is the source database",
+    );
+
+    // A database another replay is building (it holds the build lock).
+    let busy = TestDb::create();
+    let mut holder = busy.sql();
+    let locked: bool = holder
+        .query_one(
+            "SELECT pg_try_advisory_lock($1)",
+            &[&store_pg::BUILD_LOCK_KEY],
+        )
+        .expect("lock")
+        .get(0);
+    assert!(locked);
+    assert_refused(
+        &["replay", "--db", path(&file), "--into", &busy.url],
+        "being built by another hookledger process",
+    );
+    drop(holder);
+    let replayed = run_ok(&["replay", "--db", path(&file), "--into", &busy.url]);
+    assert_eq!(replayed_digest(&replayed), before.1.trim());
+}
+
+/// A database with hookledger's empty tables, to which `sql` is done before a replay into it.
+fn prepared_target(empty_file: &Path, sql: &str) -> TestDb {
+    let db = TestDb::create();
+    run_ok(&["migrate", "--from", path(empty_file), "--to", &db.url]);
+    db.sql().batch_execute(sql).expect("prepare the target");
+    db
+}
+
+/// A replay that fails: exit 1 and its message, returned (after the progress lines; the
+/// server's own words may span lines).
+fn replay_failing(source: &Path, into: &TestDb) -> String {
+    let output = hookledger(&["replay", "--db", path(source), "--into", &into.url]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty(), "{stderr}");
+    let start = stderr.find("hookledger: ").expect("a message");
+    assert!(!stderr[start + 1..].contains("hookledger: "), "{stderr}");
+    stderr[start..].to_owned()
+}
+
+#[test]
+fn a_replay_into_postgresql_that_fails_after_sending_rows_says_what_the_target_holds() {
+    // More events than one chunk of the copy (5,000 rows).
+    let (dir, file) = ledger_file(5_100);
+    let head = run_ok(&["verify", "--db", path(&file)]);
+    let n_events = head.split_whitespace().nth(3).expect("seq").to_owned();
+    let empty_file = dir.path().join("empty.db");
+    write_workload(&empty_file, 0, 0);
+    let advice = "it is no ledger to use; drop it and replay into a new database";
+
+    // The first chunk cannot be stored: nothing was, and it says so.
+    let db = prepared_target(
+        &empty_file,
+        "ALTER TABLE events ADD CONSTRAINT small CHECK (seq < 10)",
+    );
+    let stderr = replay_failing(&file, &db);
+    assert!(stderr.contains("violates check constraint"), "{stderr}");
+    assert!(stderr.contains("holds no events"), "{stderr}");
+    assert_eq!(
+        run_ok(&["verify", "--db", &db.url]),
+        "ok: the log is empty\n"
+    );
+
+    // The second chunk cannot be stored: the first is there.
+    let db = prepared_target(
+        &empty_file,
+        "ALTER TABLE events ADD CONSTRAINT small CHECK (seq < 5050)",
+    );
+    let stderr = replay_failing(&file, &db);
+    assert!(
+        stderr.contains("now holds the first 5000 events of the log (the copy stopped there)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(advice), "{stderr}");
+    assert!(run_ok(&["verify", "--db", &db.url]).starts_with("ok: head seq 5000 "));
+
+    // The projections cannot be written: the log is there, and verifies.
+    let db = prepared_target(
+        &empty_file,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no documents here'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON proj_docs
+             FOR EACH STATEMENT EXECUTE FUNCTION refuse();",
+    );
+    let stderr = replay_failing(&file, &db);
+    assert!(stderr.contains("no documents here"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("now holds the log up to seq {n_events}, verified")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(advice), "{stderr}");
+    assert_eq!(run_ok(&["verify", "--db", &db.url]), head);
+    assert!(scratch_left(dir.path()).is_empty());
 }
