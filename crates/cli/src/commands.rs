@@ -460,6 +460,7 @@ fn replay_options(
     Ok(replay::Options {
         until_seq,
         checkpoint_events: args.checkpoint_events,
+        ..replay::Options::default()
     })
 }
 

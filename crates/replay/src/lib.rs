@@ -28,7 +28,7 @@ use domain::Event;
 use projections::ProjectionError;
 use store::hash::{row_hash, HashInput, GENESIS_HASH};
 use store::log::EventFilter;
-use store::rebuild::{Checkpoint, Rebuild};
+use store::rebuild::{Checkpoint, Rebuild, Tuning};
 use store::{Durability, Store, StoreError};
 
 /// Events applied between two checkpoints by default: large enough that commits cost little
@@ -69,6 +69,8 @@ pub struct Options {
     pub until_seq: Option<u64>,
     /// Events between two checkpoints (at least 1).
     pub checkpoint_events: u64,
+    /// The rebuild's batch and cache sizes.
+    pub tuning: Tuning,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
         Options {
             until_seq: None,
             checkpoint_events: CHECKPOINT_EVENTS_DEFAULT,
+            tuning: Tuning::default(),
         }
     }
 }
@@ -133,7 +136,7 @@ pub fn replay(
             path.clone()
         }
     };
-    let rebuild = open_target(&store, target, &target_path, until_seq)?;
+    let rebuild = open_target(&store, target, &target_path, until_seq, options.tuning)?;
     let start = rebuild
         .checkpoint()?
         .ok_or_else(|| ReplayError::Invariant("the rebuild target lost its checkpoint".into()))?;
@@ -141,24 +144,16 @@ pub fn replay(
     if into {
         rebuild.attach_source(source)?;
     }
-    let applied = if into {
-        apply_range(
-            &rebuild,
-            rebuild.conn(),
-            true,
-            &start,
-            until_seq,
-            options,
-            progress,
-        )?
-    } else {
-        store.read(|conn| {
-            Ok(apply_range(
-                &rebuild, conn, false, &start, until_seq, options, progress,
-            ))
-        })??
-    };
-    let unbalanced = store::ledger::unbalanced_entries(rebuild.conn(), 5)?;
+    // The events are read, and their chain checked, from the source in both cases: for
+    // `--into` the copy in the target holds the same rows (`INSERT … SELECT` of every column as
+    // stored; `verify` on the copy proves it), and reading the source leaves the target's
+    // connection to the rebuild's writer thread.
+    let applied = store.read(|conn| {
+        Ok(apply_range(
+            &rebuild, conn, into, &start, until_seq, options, progress,
+        ))
+    })??;
+    let unbalanced = store::ledger::unbalanced_entries(&rebuild.conn(), 5)?;
     if !unbalanced.is_empty() {
         return Err(ReplayError::Invariant(format!(
             "unbalanced journal entries (entry, currency, debits - credits): {unbalanced:?}"
@@ -167,7 +162,7 @@ pub fn replay(
     let digest = match target {
         Target::Into(_) => {
             rebuild.finish()?;
-            store::projection::digest(rebuild.conn())?
+            store::projection::digest(&rebuild.conn())?
         }
         Target::InPlace => swap_in(&store, rebuild)?,
     };
@@ -208,9 +203,10 @@ fn open_target(
     target: &Target,
     path: &Path,
     until_seq: u64,
+    tuning: Tuning,
 ) -> Result<Rebuild, ReplayError> {
     let existed = path.exists();
-    let mut rebuild = Rebuild::open(path)?;
+    let mut rebuild = Rebuild::open(path, tuning)?;
     let checkpoint = rebuild.checkpoint()?;
     if let Some(checkpoint) = &checkpoint {
         if resumable(store, checkpoint, until_seq)? {
@@ -222,7 +218,7 @@ fn open_target(
         Target::InPlace => {
             drop(rebuild);
             store::rebuild::remove_database(path)?;
-            rebuild = Rebuild::open(path)?;
+            rebuild = Rebuild::open(path, tuning)?;
         }
         Target::Into(_) => {
             let (events, rows) = rebuild.row_counts()?;
@@ -407,7 +403,7 @@ fn apply_chunk(
 /// Swaps the shadow's projections into the live file, checks the live digest equals the
 /// shadow's, and removes the shadow.
 fn swap_in(store: &Store, rebuild: Rebuild) -> Result<String, ReplayError> {
-    let shadow_digest = store::projection::digest(rebuild.conn())?;
+    let shadow_digest = store::projection::digest(&rebuild.conn())?;
     let shadow = rebuild.path().to_path_buf();
     drop(rebuild);
     let live = store.open_writer_connection()?;

@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod console;
 pub mod delivery;
 pub mod hash;
+mod keyfilter;
 pub mod ledger;
 pub mod log;
 pub mod ops;

@@ -15,6 +15,7 @@
 //! bookkeeping) is not covered. Layout 1 (before schema 5) had no tag and ordered journal lines
 //! by `entry_id, line_no` and the outbox by `id`; docs/replay.md keeps its description.
 
+use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -61,14 +62,34 @@ pub struct OutboxRow {
 /// memory, and only then the database.
 #[derive(Clone, Copy)]
 pub struct ProjectionTx<'c> {
-    conn: &'c Connection,
+    db: Db<'c>,
     staging: Option<&'c Staging>,
+}
+
+/// The connection behind a [`ProjectionTx`]: its own, or one shared with the thread that
+/// writes a rebuild's rows ([`crate::rebuild::Rebuild`]), locked for each statement.
+#[derive(Clone, Copy)]
+enum Db<'c> {
+    Own(&'c Connection),
+    Shared(&'c Mutex<Connection>),
+}
+
+impl Db<'_> {
+    fn with<R>(
+        self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        match self {
+            Db::Own(conn) => f(conn),
+            Db::Shared(shared) => f(&shared.lock()),
+        }
+    }
 }
 
 impl<'c> ProjectionTx<'c> {
     pub fn new(conn: &'c Connection) -> ProjectionTx<'c> {
         ProjectionTx {
-            conn,
+            db: Db::Own(conn),
             staging: None,
         }
     }
@@ -76,7 +97,19 @@ impl<'c> ProjectionTx<'c> {
     /// Writes go to `staging` until it is flushed.
     pub fn staged(conn: &'c Connection, staging: &'c Staging) -> ProjectionTx<'c> {
         ProjectionTx {
-            conn,
+            db: Db::Own(conn),
+            staging: Some(staging),
+        }
+    }
+
+    /// Staged, on a connection another thread writes the flushed rows on: every read locks it
+    /// for one statement.
+    pub(crate) fn staged_shared(
+        conn: &'c Mutex<Connection>,
+        staging: &'c Staging,
+    ) -> ProjectionTx<'c> {
+        ProjectionTx {
+            db: Db::Shared(conn),
             staging: Some(staging),
         }
     }
@@ -84,12 +117,12 @@ impl<'c> ProjectionTx<'c> {
     /// A document's body as text.
     pub fn get_doc(&self, kind: &str, key: &str) -> Result<Option<String>, StoreError> {
         let Some(staging) = self.staging else {
-            return get_doc(self.conn, kind, key);
+            return self.db.with(|conn| get_doc(conn, kind, key));
         };
         if let Some(found) = staging.lookup_text(kind, key)? {
             return Ok(found);
         }
-        let body = get_doc(self.conn, kind, key)?;
+        let body = self.db.with(|conn| get_doc(conn, kind, key))?;
         staging.remember(kind, key, body.clone());
         Ok(body)
     }
@@ -101,14 +134,16 @@ impl<'c> ProjectionTx<'c> {
         T: DeserializeOwned + Serialize + Clone + Send + 'static,
     {
         let Some(staging) = self.staging else {
-            return get_doc(self.conn, kind, key)?
+            return self
+                .db
+                .with(|conn| get_doc(conn, kind, key))?
                 .map(|body| parse_doc(kind, key, &body))
                 .transpose();
         };
         if let Some(found) = staging.lookup_typed::<T>(kind, key)? {
             return Ok(found);
         }
-        let body = get_doc(self.conn, kind, key)?;
+        let body = self.db.with(|conn| get_doc(conn, kind, key))?;
         let value = body
             .as_deref()
             .map(|body| parse_doc::<T>(kind, key, body))
@@ -123,7 +158,7 @@ impl<'c> ProjectionTx<'c> {
             staging.put(kind, key, Body::Text(body.to_owned()), seq);
             return Ok(());
         }
-        write_doc(self.conn, kind, key, body, seq)
+        self.db.with(|conn| write_doc(conn, kind, key, body, seq))
     }
 
     /// Writes a document as `value` (JSON by serde). Staged, it is serialised once, at the
@@ -136,7 +171,8 @@ impl<'c> ProjectionTx<'c> {
             staging.put(kind, key, Body::Typed(Box::new(value)), seq);
             return Ok(());
         }
-        write_doc(self.conn, kind, key, &to_text(kind, key, &value)?, seq)
+        let text = to_text(kind, key, &value)?;
+        self.db.with(|conn| write_doc(conn, kind, key, &text, seq))
     }
 
     /// Like [`ProjectionTx::insert_journal_line`], taking the line (no copy when staged).
@@ -145,7 +181,7 @@ impl<'c> ProjectionTx<'c> {
             staging.push_line(line);
             return Ok(());
         }
-        write_journal_line(self.conn, &line)
+        self.db.with(|conn| write_journal_line(conn, &line))
     }
 
     /// Like [`ProjectionTx::insert_outbox`], taking the row (no copy when staged).
@@ -154,7 +190,7 @@ impl<'c> ProjectionTx<'c> {
             staging.push_outbox(row);
             return Ok(());
         }
-        write_outbox(self.conn, &row).map(|_| ())
+        self.db.with(|conn| write_outbox(conn, &row)).map(|_| ())
     }
 
     pub fn insert_journal_line(&self, line: &JournalLine) -> Result<(), StoreError> {
@@ -162,7 +198,7 @@ impl<'c> ProjectionTx<'c> {
             staging.push_line(line.clone());
             return Ok(());
         }
-        write_journal_line(self.conn, line)
+        self.db.with(|conn| write_journal_line(conn, line))
     }
 
     /// Inserts an outbox row; a row with the same `seq` and id already there is left as it is
@@ -173,25 +209,28 @@ impl<'c> ProjectionTx<'c> {
             staging.push_outbox(row.clone());
             return Ok(true);
         }
-        write_outbox(self.conn, row)
+        self.db.with(|conn| write_outbox(conn, row))
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM proj_meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()?)
+        self.db.with(|conn| {
+            Ok(conn
+                .query_row("SELECT value FROM proj_meta WHERE key = ?1", [key], |row| {
+                    row.get(0)
+                })
+                .optional()?)
+        })
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO proj_meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        self.db.with(|conn| {
+            conn.execute(
+                "INSERT INTO proj_meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
     }
 }
 

@@ -10,10 +10,16 @@
 //! target and resumes after its last checkpoint.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, DatabaseName, OptionalExtension};
 
+use parking_lot::{Mutex, MutexGuard};
+
 use crate::projection::{ProjectionTx, Staging};
+use crate::staging::Prepared;
 use crate::{Durability, Store, StoreError};
 
 /// `proj_meta` keys that are replay's own bookkeeping (never swapped into the live database).
@@ -30,8 +36,28 @@ pub const REBUILD_CACHE_KIB: u32 = 32 * 1024;
 /// The rebuild's document cache (the live writer's is larger: it keeps documents between
 /// batches for ever, a replay only needs those that later events of the log touch again).
 pub const REBUILD_DOC_CACHE_BYTES: usize = 24 << 20;
-/// Events whose staged rows are written into the open chunk together.
-pub const REBUILD_FLUSH_EVENTS: u64 = 2_000;
+/// Events whose staged rows are handed to the writer thread together. Two such batches are in
+/// memory at once (one written, one staged); 1,000 keeps a replay's peak RSS near 185 MiB,
+/// 2,000 took it to 205-215 MiB at no gain in speed.
+pub const REBUILD_FLUSH_EVENTS: u64 = 1_000;
+
+/// A rebuild's memory knobs; tests make them tiny to exercise the paths a large log takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Events per batch handed to the writer thread ([`REBUILD_FLUSH_EVENTS`]).
+    pub flush_events: u64,
+    /// Body bytes of documents kept in memory ([`REBUILD_DOC_CACHE_BYTES`]).
+    pub doc_cache_bytes: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            flush_events: REBUILD_FLUSH_EVENTS,
+            doc_cache_bytes: REBUILD_DOC_CACHE_BYTES,
+        }
+    }
+}
 
 /// How far a rebuild target got: every event up to `applied_seq` is applied, and the event at
 /// `applied_seq` had hash `applied_hash` (so a resume can check it continues the same log).
@@ -45,13 +71,86 @@ pub struct Checkpoint {
 }
 
 /// A database being rebuilt, with its own read-write connection.
+///
+/// Two threads share the work: the caller's folds events into [`Staging`], and every
+/// [`Tuning::flush_events`] events hands the staged rows, prepared, to a writer thread of the
+/// rebuild's own that writes them into the open transaction while the caller folds the next
+/// events. Each side is about half of a replay's time, and a machine has two cores at least.
+/// One batch is in flight at a time; the caller's reads of documents in it are answered from
+/// it ([`Staging::set_in_flight`]), and its other reads lock the connection for one statement,
+/// so that they see every batch written before.
 pub struct Rebuild {
     path: PathBuf,
-    conn: Connection,
+    conn: Arc<Mutex<Connection>>,
     /// Projection writes of the open chunk, written once each at its commit.
     staging: Staging,
     /// Events applied since the last flush of `staging`.
     staged_events: std::cell::Cell<u64>,
+    flush_events: u64,
+    writer: RowWriter,
+}
+
+/// The thread that writes prepared batches on the rebuild's connection.
+struct RowWriter {
+    /// `None` only while dropping: closing the channel stops the thread.
+    batches: Option<SyncSender<Arc<Prepared>>>,
+    written: Receiver<Result<usize, StoreError>>,
+    /// A batch was sent and its answer not yet received.
+    in_flight: std::cell::Cell<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RowWriter {
+    fn spawn(conn: Arc<Mutex<Connection>>) -> Result<RowWriter, StoreError> {
+        let (batches, received) = mpsc::sync_channel::<Arc<Prepared>>(1);
+        let (answers, written) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("hookledger-rebuild-writer".into())
+            .spawn(move || {
+                for batch in received {
+                    if answers.send(batch.write_shared(&conn)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Invariant(format!("cannot start the rebuild writer: {e}")))?;
+        Ok(RowWriter {
+            batches: Some(batches),
+            written,
+            in_flight: std::cell::Cell::new(false),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, batch: Arc<Prepared>) -> Result<(), StoreError> {
+        let sent = self.batches.as_ref().map(|batches| batches.send(batch));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(stopped());
+        }
+        self.in_flight.set(true);
+        Ok(())
+    }
+
+    /// Waits until the batch in flight, if any, is written.
+    fn wait(&self) -> Result<(), StoreError> {
+        if !self.in_flight.replace(false) {
+            return Ok(());
+        }
+        self.written.recv().map_err(|_| stopped())?.map(|_| ())
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Invariant("the rebuild's writer thread stopped".into())
+}
+
+impl Drop for RowWriter {
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The SQLite files of a database: the file, its WAL, its shared-memory index and its rollback
@@ -88,16 +187,30 @@ impl Rebuild {
     /// Opens (creating if missing, with the full schema) a rebuild target. It is still a WAL
     /// database, as every hookledger file is, until the caller has decided to write it:
     /// [`Rebuild::use_rollback_journal`].
-    pub fn open(path: &Path) -> Result<Rebuild, StoreError> {
+    pub fn open(path: &Path, tuning: Tuning) -> Result<Rebuild, StoreError> {
         let store = Store::open(path, Durability::Full)?;
         let conn = store.open_writer_connection()?;
         conn.pragma_update(None, "cache_size", -i64::from(REBUILD_CACHE_KIB))?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Every key a resumed rebuild holds; a new one holds none.
+        let staging = Staging::new(tuning.doc_cache_bytes).with_key_filter();
+        {
+            let mut keys = conn.prepare("SELECT kind, key FROM proj_docs")?;
+            let mut rows = keys.query([])?;
+            while let Some(row) = rows.next()? {
+                let kind: String = row.get(0)?;
+                let key: String = row.get(1)?;
+                staging.note_key(&kind, &key);
+            }
+        }
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Rebuild {
             path: path.to_path_buf(),
+            writer: RowWriter::spawn(conn.clone())?,
             conn,
-            staging: Staging::new(REBUILD_DOC_CACHE_BYTES),
+            staging,
             staged_events: std::cell::Cell::new(0),
+            flush_events: tuning.flush_events.max(1),
         })
     }
 
@@ -117,12 +230,10 @@ impl Rebuild {
     /// not wait for that: a brief visitor (a progress probe, a checkpointer thread finishing)
     /// is waited out here, as a lock is everywhere else.
     pub fn use_rollback_journal(&self) -> Result<(), StoreError> {
+        let conn = self.conn();
         let deadline = std::time::Instant::now() + crate::BUSY_TIMEOUT;
         loop {
-            match self
-                .conn
-                .pragma_update(Some(DatabaseName::Main), "journal_mode", "DELETE")
-            {
+            match conn.pragma_update(Some(DatabaseName::Main), "journal_mode", "DELETE") {
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.code == rusqlite::ErrorCode::DatabaseBusy
                         && std::time::Instant::now() < deadline =>
@@ -138,25 +249,30 @@ impl Rebuild {
         &self.path
     }
 
-    /// The connection, for reading events copied into the target.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// The connection, for reading what the target holds (every batch handed to the writer
+    /// thread is written once a chunk is committed).
+    pub fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock()
     }
 
     /// The projection tables of the target, staged in memory until the chunk commits. Call
     /// [`Rebuild::applied`] after each event.
     pub fn projections(&self) -> ProjectionTx<'_> {
-        ProjectionTx::staged(&self.conn, &self.staging)
+        ProjectionTx::staged_shared(&self.conn, &self.staging)
     }
 
-    /// Ends one event's fold: its writes join the chunk's. Every [`REBUILD_FLUSH_EVENTS`]
-    /// events the chunk's staged rows are written into the open transaction, so that a chunk's
-    /// memory stays bounded whatever its size.
+    /// Ends one event's fold: its writes join the chunk's. Every [`Tuning::flush_events`]
+    /// events the chunk's staged rows go to the writer thread, which writes them into the open
+    /// transaction (once the batch before is written), so that a chunk's memory stays bounded
+    /// whatever its size.
     pub fn applied(&self) -> Result<(), StoreError> {
         self.staging.end_job(true);
         let staged = self.staged_events.get() + 1;
-        if staged >= REBUILD_FLUSH_EVENTS {
-            self.staging.flush(&self.conn)?;
+        if staged >= self.flush_events {
+            self.writer.wait()?;
+            let batch = Arc::new(self.staging.prepare()?);
+            self.staging.set_in_flight(Some(batch.clone()));
+            self.writer.send(batch)?;
             self.staged_events.set(0);
         } else {
             self.staged_events.set(staged);
@@ -186,10 +302,9 @@ impl Rebuild {
 
     /// The number of events and projection rows the target holds.
     pub fn row_counts(&self) -> Result<(u64, u64), StoreError> {
-        let events: u64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
-        let projections: u64 = self.conn.query_row(
+        let conn = self.conn();
+        let events: u64 = conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0))?;
+        let projections: u64 = conn.query_row(
             "SELECT (SELECT COUNT(*) FROM proj_docs) + (SELECT COUNT(*) FROM proj_journal_lines)
              + (SELECT COUNT(*) FROM proj_outbox)",
             [],
@@ -200,28 +315,31 @@ impl Rebuild {
 
     /// Opens the transaction of the next chunk.
     pub fn begin(&self) -> Result<(), StoreError> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.conn().execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
     /// Records `checkpoint` and commits the open transaction.
     pub fn commit(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
         self.staging.end_job(true);
-        self.staging.flush(&self.conn)?;
+        self.writer.wait()?;
+        self.staging.set_in_flight(None);
+        self.staging.flush(&self.conn())?;
         self.staged_events.set(0);
         let meta = self.projections();
         meta.set_meta(META_APPLIED_SEQ, &checkpoint.applied_seq.to_string())?;
         meta.set_meta(META_APPLIED_HASH, &checkpoint.applied_hash)?;
         meta.set_meta(META_RULES, &checkpoint.rules)?;
-        self.conn.execute_batch("COMMIT")?;
+        self.conn().execute_batch("COMMIT")?;
         Ok(())
     }
 
     /// Rolls back the open transaction (after a failure).
     pub fn rollback(&self) {
+        let _ = self.writer.wait();
         self.staging.forget();
         self.staged_events.set(0);
-        let _ = self.conn.execute_batch("ROLLBACK");
+        let _ = self.conn().execute_batch("ROLLBACK");
     }
 
     /// Attaches the source database (for [`Rebuild::copy_events`]); outside a transaction.
@@ -229,7 +347,7 @@ impl Rebuild {
         let path = source.to_str().ok_or_else(|| {
             StoreError::Corrupt(format!("{} is not a UTF-8 path", source.display()))
         })?;
-        self.conn
+        self.conn()
             .execute("ATTACH DATABASE ?1 AS source", params![path])?;
         Ok(())
     }
@@ -239,7 +357,7 @@ impl Rebuild {
     pub fn copy_events(&self, after: u64, until: u64) -> Result<u64, StoreError> {
         const COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, \
              tenant, recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash";
-        let copied = self.conn.execute(
+        let copied = self.conn().execute(
             &format!(
                 "INSERT INTO main.events ({COLUMNS}) SELECT {COLUMNS} FROM source.events
                  WHERE seq > ?1 AND seq <= ?2 ORDER BY seq"
@@ -252,13 +370,13 @@ impl Rebuild {
     /// Ends a completed rebuild: removes the checkpoint keys, commits durably and turns the file
     /// into the WAL database every other connection expects.
     pub fn finish(&self) -> Result<(), StoreError> {
-        self.conn.execute(
+        let conn = self.conn();
+        conn.execute(
             "DELETE FROM proj_meta WHERE substr(key, 1, ?1) = ?2",
             params![META_PREFIX.len() as i64, META_PREFIX],
         )?;
         // `main`: without the schema name an attached source would be switched too.
-        self.conn
-            .pragma_update(Some(DatabaseName::Main), "journal_mode", "WAL")?;
+        conn.pragma_update(Some(DatabaseName::Main), "journal_mode", "WAL")?;
         Ok(())
     }
 
@@ -272,7 +390,7 @@ impl Rebuild {
                 self.path.display()
             )));
         }
-        crate::projection::clear(&self.conn)?;
+        crate::projection::clear(&self.conn())?;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::keyfilter::KeyFilter;
 use crate::projection::{
     to_text, write_doc, write_journal_line, write_outbox, JournalLine, OutboxRow,
 };
@@ -188,8 +189,111 @@ impl DocCache {
 pub struct Staging {
     job: RefCell<Changes>,
     batch: RefCell<Changes>,
+    /// A prepared batch that another thread is writing ([`Staging::set_in_flight`]): its
+    /// documents are read from here until it is written, whatever the cache dropped.
+    in_flight: RefCell<Option<std::sync::Arc<Prepared>>>,
     cache: RefCell<DocCache>,
+    /// A rebuild's: every key it may hold ([`Staging::with_key_filter`]). A key it has never
+    /// seen is answered absent without asking the database.
+    known: Option<RefCell<KeyFilter>>,
 }
+
+/// A document's key, text and the `seq` that wrote it.
+type PreparedDoc = (String, String, u64);
+
+/// Statements run on a connection, for [`Prepared::write_with`].
+type Rows<'r> = &'r mut dyn FnMut(&Connection) -> Result<(), StoreError>;
+
+/// A batch's rows ready to be written: documents serialised, each table in key order
+/// ([`Staging::prepare`]). Written by [`Prepared::write`], on this thread or another.
+#[derive(Default)]
+pub struct Prepared {
+    /// By kind, then key, both sorted: the text and the `seq` that wrote it.
+    docs: Vec<(String, Vec<PreparedDoc>)>,
+    lines: Vec<JournalLine>,
+    outbox: Vec<OutboxRow>,
+}
+
+impl Prepared {
+    /// The rows it holds.
+    pub fn len(&self) -> usize {
+        let docs: usize = self.docs.iter().map(|(_, docs)| docs.len()).sum();
+        docs + self.lines.len() + self.outbox.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn doc(&self, kind: &str, key: &str) -> Option<&str> {
+        let at = self
+            .docs
+            .binary_search_by(|(k, _)| k.as_str().cmp(kind))
+            .ok()?;
+        let docs = &self.docs[at].1;
+        let at = docs
+            .binary_search_by(|(k, _, _)| k.as_str().cmp(key))
+            .ok()?;
+        Some(docs[at].1.as_str())
+    }
+
+    /// Writes the rows on `conn` (inside the caller's transaction). Returns the rows written.
+    pub fn write(&self, conn: &Connection) -> Result<usize, StoreError> {
+        self.write_with(&mut |rows| rows(conn))
+    }
+
+    /// Writes the rows on a connection shared with another thread, locking it for a few
+    /// rows at a time and handing it over fairly after each group (a thread waiting for it
+    /// gets it before this one locks it again), so that the other thread's reads wait for a
+    /// few rows, not the batch.
+    pub fn write_shared(
+        &self,
+        shared: &parking_lot::Mutex<Connection>,
+    ) -> Result<usize, StoreError> {
+        self.write_with(&mut |rows| {
+            let conn = shared.lock();
+            let written = rows(&conn);
+            parking_lot::MutexGuard::unlock_fair(conn);
+            written
+        })
+    }
+
+    /// `on(rows)` runs `rows` (a group of at most [`ROWS_PER_LOCK`] statements) on a
+    /// connection.
+    fn write_with(
+        &self,
+        on: &mut dyn FnMut(Rows<'_>) -> Result<(), StoreError>,
+    ) -> Result<usize, StoreError> {
+        for (kind, docs) in &self.docs {
+            for group in docs.chunks(ROWS_PER_LOCK) {
+                on(&mut |conn| {
+                    for (key, text, seq) in group {
+                        write_doc(conn, kind, key, text, *seq)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        for group in self.lines.chunks(ROWS_PER_LOCK) {
+            on(&mut |conn| {
+                group
+                    .iter()
+                    .try_for_each(|line| write_journal_line(conn, line))
+            })?;
+        }
+        for group in self.outbox.chunks(ROWS_PER_LOCK) {
+            on(&mut |conn| {
+                group
+                    .iter()
+                    .try_for_each(|row| write_outbox(conn, row).map(|_| ()))
+            })?;
+        }
+        Ok(self.len())
+    }
+}
+
+/// Rows written per lock of a shared connection ([`Prepared::write_shared`]).
+const ROWS_PER_LOCK: usize = 32;
 
 impl Default for Staging {
     fn default() -> Self {
@@ -203,7 +307,24 @@ impl Staging {
         Staging {
             job: RefCell::new(Changes::default()),
             batch: RefCell::new(Changes::default()),
+            in_flight: RefCell::new(None),
             cache: RefCell::new(DocCache::new(cache_bytes)),
+            known: None,
+        }
+    }
+
+    /// A staging area that knows every document key its database holds: the caller notes the
+    /// keys already there ([`Staging::note_key`]); every key written is noted by the write.
+    /// For a rebuild, whose database has no other writer.
+    pub fn with_key_filter(mut self) -> Staging {
+        self.known = Some(RefCell::new(KeyFilter::default()));
+        self
+    }
+
+    /// Notes a key the database holds (see [`Staging::with_key_filter`]).
+    pub fn note_key(&self, kind: &str, key: &str) {
+        if let Some(known) = &self.known {
+            known.borrow_mut().insert(kind, key);
         }
     }
 
@@ -216,8 +337,27 @@ impl Staging {
         if let Some(body) = self.batch.borrow().get(kind, key) {
             return Some(f(Some(body)));
         }
+        // The cache before the batch in flight: `prepare` cached that batch's documents, and
+        // nothing written later reaches the cache before the batch is written, so a cached
+        // document is never older than the one in flight; it is only there in case the cache
+        // has dropped it.
         let mut cache = self.cache.borrow_mut();
-        cache.get(kind, key).map(|cached| f(cached.as_ref()))
+        if let Some(cached) = cache.get(kind, key) {
+            return Some(f(cached.as_ref()));
+        }
+        drop(cache);
+        if let Some(text) = self
+            .in_flight
+            .borrow()
+            .as_ref()
+            .and_then(|prepared| prepared.doc(kind, key))
+        {
+            return Some(f(Some(&Body::Text(text.to_owned()))));
+        }
+        match &self.known {
+            Some(known) if !known.borrow().may_contain(kind, key) => Some(f(None)),
+            _ => None,
+        }
     }
 
     pub(crate) fn lookup_text(
@@ -266,6 +406,7 @@ impl Staging {
     }
 
     pub(crate) fn put(&self, kind: &str, key: &str, body: Body, seq: u64) {
+        self.note_key(kind, key);
         let mut job = self.job.borrow_mut();
         slot(&mut job.docs, kind).insert(key.to_owned(), (body, seq));
     }
@@ -296,44 +437,52 @@ impl Staging {
     /// Writes the batch's staged rows on `conn` (inside the caller's transaction), each table
     /// in key order, and caches the documents written. Returns the rows written.
     pub fn flush(&self, conn: &Connection) -> Result<usize, StoreError> {
+        self.prepare()?.write(conn)
+    }
+
+    /// Takes the batch's staged rows out, serialised and in key order, for [`Prepared::write`],
+    /// and caches its documents as committed (the caller writes them before it commits).
+    pub fn prepare(&self) -> Result<Prepared, StoreError> {
         let mut batch = self.batch.borrow_mut();
         let mut cache = self.cache.borrow_mut();
-        let mut written = 0;
         let mut kinds: Vec<(String, Map<Staged>)> = batch.docs.drain().collect();
         kinds.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut prepared = Prepared::default();
         for (kind, docs) in kinds {
             let mut docs: Vec<(String, Staged)> = docs.into_iter().collect();
             docs.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut texts = Vec::with_capacity(docs.len());
             for (key, (body, seq)) in docs {
                 let text = body.text(&kind, &key)?;
-                write_doc(conn, &kind, &key, &text, seq)?;
                 let cached = match body {
                     Body::Text(_) => Body::Text(text.clone()),
                     typed => typed,
                 };
                 cache.insert(&kind, &key, Some(cached), text.len());
-                written += 1;
+                texts.push((key, text, seq));
             }
+            prepared.docs.push((kind, texts));
         }
-        batch
+        prepared.lines = std::mem::take(&mut batch.lines);
+        prepared
             .lines
             .sort_by(|a, b| (a.seq, &a.entry_id, a.line_no).cmp(&(b.seq, &b.entry_id, b.line_no)));
-        for line in batch.lines.drain(..) {
-            write_journal_line(conn, &line)?;
-            written += 1;
-        }
-        batch
+        prepared.outbox = std::mem::take(&mut batch.outbox);
+        prepared
             .outbox
             .sort_by(|a, b| (a.seq, &a.id).cmp(&(b.seq, &b.id)));
-        for row in batch.outbox.drain(..) {
-            write_outbox(conn, &row)?;
-            written += 1;
-        }
-        Ok(written)
+        Ok(prepared)
+    }
+
+    /// Names the prepared batch another thread is writing (`None` once it is written): reads
+    /// of its documents are answered from it until then.
+    pub fn set_in_flight(&self, prepared: Option<std::sync::Arc<Prepared>>) {
+        *self.in_flight.borrow_mut() = prepared;
     }
 
     /// Drops every staged write and the cache (after a rollback).
     pub fn forget(&self) {
+        self.in_flight.borrow_mut().take();
         self.job.borrow_mut().clear();
         self.batch.borrow_mut().clear();
         self.cache.borrow_mut().clear();

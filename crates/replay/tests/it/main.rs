@@ -28,6 +28,7 @@ fn options(until_seq: Option<u64>, checkpoint_events: u64) -> Options {
     Options {
         until_seq,
         checkpoint_events,
+        ..Options::default()
     }
 }
 
@@ -92,6 +93,49 @@ fn in_place_and_into_replays_reach_the_live_digest() {
     assert_eq!(in_place.digest, live_digest);
     assert_eq!(digest(&live), live_digest);
     assert!(!shadow_path(&live).exists(), "the shadow is removed");
+}
+
+/// The paths a large log takes, on a small one: batches of three events handed to the
+/// rebuild's writer thread while the next are folded, a document cache that holds almost
+/// nothing (so documents are read back from the batch in flight and from the target), and a
+/// resume whose documents are all in the target already.
+#[test]
+fn tiny_batches_and_cache_and_a_resume_reach_the_live_digest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = workload_db(dir.path(), 400);
+    let live_digest = digest(&live);
+    let tiny = Options {
+        checkpoint_events: 50,
+        tuning: store::rebuild::Tuning {
+            flush_events: 3,
+            doc_cache_bytes: 512,
+        },
+        ..Options::default()
+    };
+    let into = dir.path().join("copy.db");
+    let report = replay(
+        &live,
+        &Target::Into(into.clone()),
+        &tiny,
+        &mut no_progress(),
+    )
+    .expect("replay --into");
+    assert_eq!(report.digest, live_digest);
+    assert_eq!(digest(&into), live_digest);
+
+    make_projections_stale(&live);
+    let interrupted = std::panic::catch_unwind(|| {
+        let mut calls = 0;
+        replay(&live, &Target::InPlace, &tiny, &mut |_, _| {
+            calls += 1;
+            assert!(calls < 4, "interrupted");
+        })
+    });
+    assert!(interrupted.is_err());
+    let resumed = replay(&live, &Target::InPlace, &tiny, &mut no_progress()).expect("resume");
+    assert_eq!(resumed.resumed_after_seq, 200);
+    assert_eq!(resumed.digest, live_digest);
+    assert_eq!(digest(&live), live_digest);
 }
 
 #[test]
