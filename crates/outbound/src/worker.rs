@@ -35,7 +35,7 @@ use crate::{delivery_id, Config, Observer, OutboundError};
 
 /// Outbox rows expanded per writer job (whole `seq`s, so a little more at times).
 const EXPAND_ROWS_MAX: u32 = 500;
-/// How often the backlog gauges are refreshed at most.
+/// How often the backlog gauges are refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a busy writer is retried before an attempt's record is given up (the delivery then
 /// stays pending and is attempted again: at least once).
@@ -163,9 +163,20 @@ fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio
     }
 }
 
+/// Aborts a task when dropped: the gauge task ends with the dispatcher that started it.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn run(shared: Arc<Shared>) {
     let mut in_flight = InFlight::default();
-    let mut gauges_at: Option<Instant> = None;
+    // The backlog gauges count every pending delivery: a task of their own, so that a long
+    // backlog does not delay the rounds that launch fresh deliveries.
+    let _gauges = AbortOnDrop(tokio::spawn(gauges(shared.clone())));
     let mut round: usize = 0;
     loop {
         round = round.wrapping_add(1);
@@ -179,10 +190,6 @@ async fn run(shared: Arc<Shared>) {
                 None
             }
         };
-        if gauges_at.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
-            gauges_at = Some(Instant::now());
-            refresh_gauges(&shared).await;
-        }
         let sleep = next_due
             .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(shared.config.poll_interval)
@@ -195,6 +202,16 @@ async fn run(shared: Arc<Shared>) {
             }
         }
         in_flight.reap();
+    }
+}
+
+/// Refreshes the backlog gauges every [`GAUGE_INTERVAL`].
+async fn gauges(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(GAUGE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        refresh_gauges(&shared).await;
     }
 }
 
@@ -272,7 +289,7 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
         return Ok(None);
     };
     let subscriptions = delivery::active_subscriptions(conn)?;
-    let mut pending = delivery::pending_by_endpoint(conn)?;
+    let mut failing = delivery::failing_backlogs(conn, config.backlog_max)?;
     let now = now_text();
     let mut plan = Expansion {
         cursor,
@@ -292,12 +309,13 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
             }
             // The backlog limit: only a failing endpoint is cut off; a healthy one drains a
             // burst by itself.
-            let (queued, failing) = pending.entry(new.endpoint.clone()).or_insert((0, false));
-            if *failing && *queued >= config.backlog_max {
-                new = backlog_full(new, config.backlog_max);
-                plan.dead.push(new.event.clone());
-            } else {
-                *queued += 1;
+            if let Some(queued) = failing.get_mut(&new.endpoint) {
+                if *queued >= config.backlog_max {
+                    new = backlog_full(new, config.backlog_max);
+                    plan.dead.push(new.event.clone());
+                } else {
+                    *queued += 1;
+                }
             }
             plan.deliveries.push(new);
         }

@@ -626,7 +626,16 @@ pub fn due_for_endpoint(
     ordered: bool,
     limit: u32,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let sql = if ordered {
+    let mut stmt = conn.prepare_cached(&due_sql(ordered))?;
+    let rows = stmt.query_map(params![endpoint, now, limit], delivery_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// [`due_for_endpoint`]'s query: `?1` the endpoint, `?2` now, `?3` the limit. It walks the
+/// pending index in its own order (`endpoint, next_attempt_at, seq`) and stops at the limit,
+/// whatever the endpoint's backlog.
+fn due_sql(ordered: bool) -> String {
+    if ordered {
         format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
              WHERE d.status = 'pending' AND d.endpoint = ?1 AND d.next_attempt_at <= ?2
@@ -642,10 +651,7 @@ pub fn due_for_endpoint(
              WHERE status = 'pending' AND endpoint = ?1 AND next_attempt_at <= ?2
              ORDER BY next_attempt_at, seq LIMIT ?3"
         )
-    };
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![endpoint, now, limit], delivery_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 /// The earliest `next_attempt_at` strictly after `now` among pending deliveries.
@@ -699,17 +705,118 @@ pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Pending deliveries per endpoint, and whether any of them has failed an attempt already
-/// (the endpoint is failing), for the worker's backlog limit.
-pub fn pending_by_endpoint(
+/// The failing endpoints (a pending delivery of theirs has failed an attempt) and how many
+/// deliveries each has pending, counted up to `cap`, for the worker's backlog limit. Healthy
+/// endpoints are not counted: the limit never cuts one off, and counting a burst of thousands
+/// on every expansion cost the worker more than the expansion itself.
+pub fn failing_backlogs(
     conn: &Connection,
-) -> Result<std::collections::HashMap<String, (u64, bool)>, StoreError> {
+    cap: u64,
+) -> Result<std::collections::HashMap<String, u64>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT endpoint, COUNT(*), MAX(attempts > 0) FROM deliveries WHERE status = 'pending'
-         GROUP BY endpoint",
+        "WITH RECURSIVE e(endpoint) AS (
+             SELECT MIN(endpoint) FROM deliveries WHERE status = 'pending' AND attempts > 0
+             UNION ALL
+             SELECT (SELECT MIN(endpoint) FROM deliveries
+                     WHERE status = 'pending' AND attempts > 0 AND endpoint > e.endpoint)
+             FROM e WHERE e.endpoint IS NOT NULL)
+         SELECT endpoint,
+                (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries AS d
+                     WHERE d.status = 'pending' AND d.endpoint = e.endpoint LIMIT ?1))
+         FROM e WHERE endpoint IS NOT NULL",
     )?;
-    let rows = stmt.query_map([], |row| {
-        Ok((row.get(0)?, (row.get(1)?, row.get::<_, i64>(2)? != 0)))
-    })?;
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let rows = stmt.query_map([cap], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("open");
+        crate::schema::migrate(&mut conn).expect("migrate");
+        conn
+    }
+
+    /// `n` deliveries of `endpoint`, all due at the same instant (as one expansion makes them),
+    /// with `attempts` failed attempts each and the given status.
+    fn insert(conn: &Connection, endpoint: &str, n: u64, attempts: u32, status: &str) {
+        for i in 0..n {
+            conn.execute(
+                "INSERT INTO deliveries (id, outbox_id, endpoint, destination, tenant, seq, event,
+                 stream, status, attempts, round_attempts, next_attempt_at, body, created_at,
+                 updated_at) VALUES (?1, ?2, ?3, 'subscribers', 't', ?4, 'order.status_changed',
+                 ?5, ?6, ?7, ?7, '2026-12-06T00:00:00.000000Z', '{}',
+                 '2026-12-06T00:00:00.000000Z', '2026-12-06T00:00:00.000000Z')",
+                params![
+                    format!("{endpoint}-{status}-{attempts}-{i}"),
+                    format!("o-{status}-{attempts}-{i}"),
+                    endpoint,
+                    1000 - i,
+                    format!("s{}", i % 7),
+                    status,
+                    attempts
+                ],
+            )
+            .expect("insert");
+        }
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(3))
+            .expect("plan");
+        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn due_deliveries_come_in_index_order_without_sorting_the_backlog() {
+        let conn = migrated();
+        insert(&conn, "sub_a", 500, 0, delivery_status::PENDING);
+        for ordered in [false, true] {
+            let sql = due_sql(ordered)
+                .replace("?1", "'sub_a'")
+                .replace("?2", "'2026-12-07'")
+                .replace("?3", "4");
+            let plan = plan(&conn, &sql);
+            assert!(
+                plan.contains("deliveries_pending_by_endpoint") && !plan.contains("TEMP B-TREE"),
+                "ordered={ordered}: {plan}"
+            );
+        }
+        // Same instant: the lowest seqs first.
+        let due = due_for_endpoint(&conn, "sub_a", "2026-12-07", false, 4).expect("due");
+        let seqs: Vec<u64> = due.iter().map(|d| d.seq).collect();
+        assert_eq!(seqs, vec![501, 502, 503, 504]);
+        let due = due_for_endpoint(&conn, "sub_a", "2026-12-07", true, 100).expect("due");
+        assert_eq!(due.len(), 7, "one per stream when ordered");
+    }
+
+    #[test]
+    fn failing_backlogs_count_failing_endpoints_only_up_to_the_cap() {
+        let conn = migrated();
+        // A healthy burst: pending, never failed.
+        insert(&conn, "healthy", 50, 0, delivery_status::PENDING);
+        // A failing endpoint: one pending delivery has failed an attempt.
+        insert(&conn, "failing", 1, 2, delivery_status::PENDING);
+        insert(&conn, "failing", 9, 0, delivery_status::PENDING);
+        // Failed attempts on deliveries that settled since: not failing now.
+        insert(&conn, "recovered", 5, 1, delivery_status::DELIVERED);
+        insert(&conn, "recovered", 5, 0, delivery_status::PENDING);
+        let all = failing_backlogs(&conn, 100).expect("backlogs");
+        assert_eq!(all, [("failing".to_owned(), 10)].into_iter().collect());
+        let capped = failing_backlogs(&conn, 3).expect("backlogs");
+        assert_eq!(capped, [("failing".to_owned(), 3)].into_iter().collect());
+        let sql = "SELECT MIN(endpoint) FROM deliveries WHERE status = 'pending' AND attempts > 0";
+        assert!(
+            plan(&conn, sql).contains("deliveries_retrying_by_endpoint"),
+            "{}",
+            plan(&conn, sql)
+        );
+    }
 }

@@ -245,6 +245,20 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE proj_outbox;
     ALTER TABLE proj_outbox_v5 RENAME TO proj_outbox;
     "#,
+    // 6: the delivery worker's reads independent of the backlog's size (issue 13). A round
+    // asks each endpoint for its first due deliveries `ORDER BY next_attempt_at, seq LIMIT n`:
+    // with `seq` in the pending index the index's order is the query's, and the read stops
+    // after n rows instead of sorting every delivery due at the same instant (an expansion
+    // gives hundreds the same time). The backlog limit concerns failing endpoints only (a
+    // pending delivery that has failed an attempt): a partial index of those finds them
+    // without reading every pending row.
+    r#"
+    DROP INDEX deliveries_pending_by_endpoint;
+    CREATE INDEX deliveries_pending_by_endpoint ON deliveries (endpoint, next_attempt_at, seq)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_retrying_by_endpoint ON deliveries (endpoint)
+        WHERE status = 'pending' AND attempts > 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,7 +13,7 @@ use store::{Durability, Store, Writer, WriterConfig};
 
 use crate::event;
 
-/// The largest WAL file seen while 300 batches of 20 events are committed under three readers
+/// The largest WAL file seen while 600 batches of 20 events are committed under three readers
 /// that each hold a snapshot 4 ms at a time, staggered, so that one always holds one.
 fn largest_wal(wal_hard_frames: i64) -> u64 {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -52,7 +52,7 @@ fn largest_wal(wal_hard_frames: i64) -> u64 {
         .collect();
     let wal = path.with_extension("db-wal");
     let mut largest = 0;
-    for batch in 0..300 {
+    for batch in 0..600 {
         let events: Vec<_> = (0..20)
             .map(|n| {
                 let mut e = event("s", "t", &format!("{batch}-{n}"));
@@ -82,9 +82,12 @@ fn the_wal_stays_bounded_while_readers_always_hold_a_snapshot() {
     // The same load with PASSIVE checkpoints only (the behaviour before).
     let unbounded = largest_wal(i64::MAX);
     // The writer learns the WAL's size from the background checkpoint (every 200 ms), so the
-    // bound is the threshold plus what 200 ms of commits add; 42 MB were written in all.
+    // bound is the threshold plus what 200 ms of commits add, more when the test's threads
+    // wait for a core; 84 MB are written in all, and all of them stay in the WAL without
+    // RESTART. (With 42 MB and a 20 MB bound the test failed now and then on a loaded
+    // 2-core machine: the WAL reached 23 MB.)
     assert!(
-        bounded < 20 << 20,
+        bounded < 32 << 20,
         "the WAL reached {bounded} bytes with RESTART checkpoints past 256 frames"
     );
     assert!(
