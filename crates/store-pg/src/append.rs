@@ -121,7 +121,7 @@ pub(crate) fn to_u64(value: i64, column: &str) -> Result<u64, PgStoreError> {
     u64::try_from(value).map_err(|_| PgStoreError::Corrupt(format!("{column} {value} is negative")))
 }
 
-fn to_i64(value: u64, column: &str) -> Result<i64, PgStoreError> {
+pub(crate) fn to_i64(value: u64, column: &str) -> Result<i64, PgStoreError> {
     i64::try_from(value)
         .map_err(|_| PgStoreError::Invariant(format!("{column} {value} exceeds BIGINT")))
 }

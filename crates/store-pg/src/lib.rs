@@ -22,6 +22,9 @@
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
 //! - `target`: what a build into a database checks first ([`PgLog::holds_events`],
 //!   [`PgLog::identity`]) and its lock ([`PgLog::try_lock_build`]).
+//! - `delivery`: outbound delivery state for workers on several nodes: due deliveries leased
+//!   with `FOR UPDATE SKIP LOCKED` and an expiry ([`PgLog::lease_due`]), an attempt recorded
+//!   only by its lease's owner ([`PgLog::record_attempt`]).
 //! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
 //!   number of rows in memory), each row checked by `store::verify::check_stored_row`, the
 //!   same code that checks SQLite's rows.
@@ -34,6 +37,7 @@
 
 mod append;
 mod copy;
+mod delivery;
 mod export;
 mod import;
 mod ledger;
@@ -49,6 +53,7 @@ use postgres::{Client, NoTls};
 use store::{Appended, VerifyReport};
 
 pub use append::APPEND_LOCK_KEY;
+pub use delivery::Lease;
 pub use import::ImportReport;
 pub use target::BUILD_LOCK_KEY;
 

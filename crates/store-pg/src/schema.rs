@@ -102,6 +102,77 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 3: outbound delivery state (operational, outside the digest), SQLite's tables as of its
+    // migration 6, for delivery workers on several nodes: each delivery carries a lease (the
+    // node holding it and when the lease lapses), taken with FOR UPDATE SKIP LOCKED
+    // (`delivery.rs`).
+    r#"
+    CREATE TABLE subscriptions (
+        id                         TEXT    COLLATE "C" PRIMARY KEY,
+        tenant                     TEXT    NOT NULL,
+        url                        TEXT    NOT NULL,
+        event                      TEXT    NOT NULL,
+        secret                     TEXT    NOT NULL,
+        previous_secret            TEXT,
+        previous_secret_expires_at TEXT    COLLATE "C",
+        ordered                    BOOLEAN NOT NULL,
+        created_at                 TEXT    COLLATE "C" NOT NULL,
+        created_after_seq          BIGINT  NOT NULL,
+        status                     TEXT    NOT NULL,
+        status_reason              TEXT,
+        status_changed_at          TEXT    COLLATE "C",
+        failing_since              TEXT    COLLATE "C"
+    );
+    CREATE TABLE deliveries (
+        id               TEXT   COLLATE "C" PRIMARY KEY,
+        outbox_id        TEXT   COLLATE "C" NOT NULL,
+        endpoint         TEXT   COLLATE "C" NOT NULL,
+        destination      TEXT   NOT NULL,
+        subscription_id  TEXT,
+        tenant           TEXT   NOT NULL,
+        seq              BIGINT NOT NULL,
+        event            TEXT   NOT NULL,
+        stream           TEXT   COLLATE "C" NOT NULL,
+        status           TEXT   NOT NULL,
+        attempts         BIGINT NOT NULL,
+        round_attempts   BIGINT NOT NULL,
+        next_attempt_at  TEXT   COLLATE "C",
+        last_error       TEXT,
+        last_status_code BIGINT,
+        body             TEXT   NOT NULL,
+        created_at       TEXT   COLLATE "C" NOT NULL,
+        updated_at       TEXT   COLLATE "C" NOT NULL,
+        settled_at       TEXT   COLLATE "C",
+        lease_owner      TEXT,
+        lease_until      TEXT   COLLATE "C",
+        UNIQUE (outbox_id, endpoint)
+    );
+    CREATE INDEX deliveries_by_seq ON deliveries (seq);
+    CREATE INDEX deliveries_by_endpoint_seq ON deliveries (endpoint, seq);
+    CREATE INDEX deliveries_pending_by_endpoint ON deliveries (endpoint, next_attempt_at, seq)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_pending_by_stream ON deliveries (endpoint, stream, seq)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_pending_by_time ON deliveries (next_attempt_at)
+        WHERE status = 'pending';
+    CREATE INDEX deliveries_retrying_by_endpoint ON deliveries (endpoint)
+        WHERE status = 'pending' AND attempts > 0;
+    CREATE TABLE delivery_attempts (
+        delivery_id   TEXT   COLLATE "C" NOT NULL,
+        attempt_no    BIGINT NOT NULL,
+        started_at    TEXT   COLLATE "C" NOT NULL,
+        duration_us   BIGINT NOT NULL,
+        outcome       TEXT   NOT NULL,
+        status_code   BIGINT,
+        response_body TEXT,
+        error         TEXT,
+        PRIMARY KEY (delivery_id, attempt_no)
+    );
+    CREATE TABLE outbound_cursor (
+        name TEXT   COLLATE "C" PRIMARY KEY,
+        seq  BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

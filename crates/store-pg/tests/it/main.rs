@@ -13,6 +13,7 @@
 mod append_only;
 mod concurrency;
 mod dedupe;
+mod delivery;
 mod from_sqlite;
 mod migrate;
 mod refusals;

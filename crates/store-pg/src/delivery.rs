@@ -1,0 +1,293 @@
+//! Outbound delivery state in PostgreSQL, for delivery workers on several nodes at once.
+//!
+//! The tables are SQLite's (`store::delivery`, as of its migration 6) with two more columns on
+//! `deliveries`: `lease_owner` and `lease_until`. A worker takes due deliveries by leasing
+//! them: one statement picks the first due ones of an endpoint with `FOR UPDATE SKIP LOCKED`
+//! (rows another node is leasing at that instant are passed over, not waited for) and stamps
+//! them with its node name and an expiry. A leased delivery stays `pending`, so that in
+//! ordered mode the next delivery of its stream is not eligible while it is in flight, on any
+//! node. The attempt's outcome is recorded only by the lease's owner; a node that dies
+//! mid-delivery leaves its leases to expire, and then any node takes them over (the delivery
+//! is sent again: at least once, as on SQLite after a crash). A lease should outlast the send
+//! timeout, so that a live node's attempt is never taken over while it is on the wire.
+//!
+//! Times are the log's fixed-width RFC 3339 text (micro-seconds, `Z`), `COLLATE "C"`, so that
+//! text order is time order here as in SQLite.
+
+use postgres::Row;
+use store::delivery::{delivery_status, Attempt, AttemptOutcome, Delivery};
+
+use crate::append::{to_i64, to_u64};
+use crate::{PgLog, PgStoreError};
+
+const DELIVERY_COLUMNS: &str = "id, outbox_id, endpoint, destination, subscription_id, tenant, \
+     seq, event, stream, status, attempts, round_attempts, next_attempt_at, last_error, \
+     last_status_code, body, created_at, updated_at, settled_at";
+
+/// Who leases due deliveries, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    /// The node's name (unique among the nodes sharing the database).
+    pub owner: &'a str,
+    /// The current time, as the log writes it.
+    pub now: &'a str,
+    /// When the lease lapses and another node may take the deliveries over.
+    pub until: &'a str,
+}
+
+impl PgLog {
+    /// Inserts new pending deliveries (an expansion of outbox rows); one that exists already
+    /// (same id) is left as it is. Returns how many were inserted.
+    pub fn insert_deliveries(&mut self, deliveries: &[Delivery]) -> Result<u64, PgStoreError> {
+        let mut tx = self.client.transaction()?;
+        let statement = tx.prepare(&format!(
+            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING"
+        ))?;
+        let mut inserted = 0;
+        for d in deliveries {
+            let seq = to_i64(d.seq, "seq")?;
+            let status_code = d.last_status_code.map(i64::from);
+            inserted += tx.execute(
+                &statement,
+                &[
+                    &d.id,
+                    &d.outbox_id,
+                    &d.endpoint,
+                    &d.destination,
+                    &d.subscription_id,
+                    &d.tenant,
+                    &seq,
+                    &d.event,
+                    &d.stream,
+                    &d.status,
+                    &i64::from(d.attempts),
+                    &i64::from(d.round_attempts),
+                    &d.next_attempt_at,
+                    &d.last_error,
+                    &status_code,
+                    &d.body,
+                    &d.created_at,
+                    &d.updated_at,
+                    &d.settled_at,
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    /// Leases the first due deliveries of `endpoint` (soonest first, then by `seq`), at most
+    /// `limit`, skipping those another node holds a live lease on or is leasing right now. In
+    /// `ordered` mode only the first pending delivery of each stream is eligible, leased or
+    /// not, so a stream's deliveries go one at a time across all nodes.
+    pub fn lease_due(
+        &mut self,
+        lease: Lease<'_>,
+        endpoint: &str,
+        ordered: bool,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, PgStoreError> {
+        let first_of_stream = if ordered {
+            "AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                 WHERE e.status = 'pending' AND e.endpoint = d.endpoint AND e.stream = d.stream
+                   AND (e.seq < d.seq OR (e.seq = d.seq AND e.id < d.id)))"
+        } else {
+            ""
+        };
+        let rows = self.client.query(
+            &format!(
+                "WITH due AS (
+                     SELECT d.id FROM deliveries AS d
+                     WHERE d.status = 'pending' AND d.endpoint = $1 AND d.next_attempt_at <= $2
+                       AND (d.lease_until IS NULL OR d.lease_until <= $2)
+                       {first_of_stream}
+                     ORDER BY d.next_attempt_at, d.seq
+                     LIMIT $3
+                     FOR UPDATE SKIP LOCKED)
+                 UPDATE deliveries SET lease_owner = $4, lease_until = $5
+                 FROM due WHERE deliveries.id = due.id
+                 RETURNING {}",
+                DELIVERY_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("deliveries.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            &[
+                &endpoint,
+                &lease.now,
+                &i64::from(limit),
+                &lease.owner,
+                &lease.until,
+            ],
+        )?;
+        let mut leased = rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        leased.sort_by(|a, b| {
+            (&a.next_attempt_at, a.seq, &a.id).cmp(&(&b.next_attempt_at, b.seq, &b.id))
+        });
+        Ok(leased)
+    }
+
+    /// Deliveries of `endpoint` under a live lease, whichever node holds it: the attempts in
+    /// flight across the cluster, for a per-endpoint limit that holds on every node together.
+    pub fn leased_count(&mut self, endpoint: &str, now: &str) -> Result<u64, PgStoreError> {
+        let count: i64 = self
+            .client
+            .query_one(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND endpoint = $1
+                 AND lease_until > $2",
+                &[&endpoint, &now],
+            )?
+            .try_get(0)?;
+        to_u64(count, "count")
+    }
+
+    /// Records an attempt's outcome on a delivery that `owner` leases, and ends the lease, in
+    /// one transaction. Returns `false`, changing nothing, when the delivery is no longer
+    /// pending or its lease has passed to another node (this node's lease lapsed and another
+    /// took the delivery over: that node's attempt is the one that counts).
+    pub fn record_attempt(
+        &mut self,
+        owner: &str,
+        outcome: &AttemptOutcome,
+    ) -> Result<bool, PgStoreError> {
+        let a = &outcome.attempt;
+        let settled_at = (outcome.status != delivery_status::PENDING).then_some(&outcome.now);
+        let last_error = a.error.clone().or_else(|| {
+            a.status_code
+                .filter(|code| !(200..300).contains(code))
+                .map(|code| format!("HTTP {code}"))
+        });
+        let status_code = a.status_code.map(i64::from);
+        let mut tx = self.client.transaction()?;
+        let Some(row) = tx.query_opt(
+            "UPDATE deliveries SET status = $2, attempts = attempts + 1,
+             round_attempts = round_attempts + 1, next_attempt_at = $3, last_error = $4,
+             last_status_code = $5, updated_at = $6, settled_at = $7,
+             lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND status = 'pending' AND lease_owner = $8
+             RETURNING attempts",
+            &[
+                &a.delivery_id,
+                &outcome.status,
+                &outcome.next_attempt_at,
+                &last_error,
+                &status_code,
+                &outcome.now,
+                &settled_at,
+                &owner,
+            ],
+        )?
+        else {
+            return Ok(false);
+        };
+        let attempt_no: i64 = row.try_get(0)?;
+        tx.execute(
+            "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_us,
+             outcome, status_code, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &a.delivery_id,
+                &attempt_no,
+                &a.started_at,
+                &to_i64(a.duration_us, "duration_us")?,
+                &a.outcome,
+                &status_code,
+                &a.response_body,
+                &a.error,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Gives a lease back without an attempt (the node is stopping): the delivery is due again
+    /// at once for any node. Returns whether `owner` held it.
+    pub fn release(&mut self, owner: &str, id: &str) -> Result<bool, PgStoreError> {
+        let changed = self.client.execute(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+            &[&id, &owner],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// One delivery, leased or not.
+    pub fn delivery(&mut self, id: &str) -> Result<Option<Delivery>, PgStoreError> {
+        self.client
+            .query_opt(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(delivery_from_row)
+            .transpose()
+    }
+
+    /// A delivery's attempts, first first.
+    pub fn attempts(&mut self, delivery_id: &str) -> Result<Vec<Attempt>, PgStoreError> {
+        let rows = self.client.query(
+            "SELECT delivery_id, attempt_no, started_at, duration_us, outcome, status_code,
+             response_body, error FROM delivery_attempts WHERE delivery_id = $1
+             ORDER BY attempt_no",
+            &[&delivery_id],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attempt {
+                    delivery_id: row.try_get(0)?,
+                    attempt_no: to_u32(row.try_get(1)?, "attempt_no")?,
+                    started_at: row.try_get(2)?,
+                    duration_us: to_u64(row.try_get(3)?, "duration_us")?,
+                    outcome: row.try_get(4)?,
+                    status_code: row
+                        .try_get::<_, Option<i64>>(5)?
+                        .map(|code| to_u16(code, "status_code"))
+                        .transpose()?,
+                    response_body: row.try_get(6)?,
+                    error: row.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn delivery_from_row(row: &Row) -> Result<Delivery, PgStoreError> {
+    Ok(Delivery {
+        id: row.try_get(0)?,
+        outbox_id: row.try_get(1)?,
+        endpoint: row.try_get(2)?,
+        destination: row.try_get(3)?,
+        subscription_id: row.try_get(4)?,
+        tenant: row.try_get(5)?,
+        seq: to_u64(row.try_get(6)?, "seq")?,
+        event: row.try_get(7)?,
+        stream: row.try_get(8)?,
+        status: row.try_get(9)?,
+        attempts: to_u32(row.try_get(10)?, "attempts")?,
+        round_attempts: to_u32(row.try_get(11)?, "round_attempts")?,
+        next_attempt_at: row.try_get(12)?,
+        last_error: row.try_get(13)?,
+        last_status_code: row
+            .try_get::<_, Option<i64>>(14)?
+            .map(|code| to_u16(code, "last_status_code"))
+            .transpose()?,
+        body: row.try_get(15)?,
+        created_at: row.try_get(16)?,
+        updated_at: row.try_get(17)?,
+        settled_at: row.try_get(18)?,
+    })
+}
+
+fn to_u32(value: i64, what: &str) -> Result<u32, PgStoreError> {
+    u32::try_from(value)
+        .map_err(|_| PgStoreError::Corrupt(format!("{what} {value} is out of range")))
+}
+
+fn to_u16(value: i64, what: &str) -> Result<u16, PgStoreError> {
+    u16::try_from(value)
+        .map_err(|_| PgStoreError::Corrupt(format!("{what} {value} is out of range")))
+}

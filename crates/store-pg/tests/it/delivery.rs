@@ -1,0 +1,218 @@
+//! Delivery leases: workers on several nodes never hold one delivery at the same time, a dead
+//! node's leases pass to the others once they lapse, and an ordered endpoint gets one delivery
+//! per stream at a time across all nodes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use store::delivery::{delivery_status, Attempt, AttemptOutcome, Delivery};
+use store_pg::{Lease, PgLog};
+
+use crate::TestDb;
+
+const T0: &str = "2026-12-06T10:00:00.000000Z";
+const T0_LEASE_END: &str = "2026-12-06T10:00:30.000000Z";
+const T1: &str = "2026-12-06T10:00:31.000000Z";
+const T1_LEASE_END: &str = "2026-12-06T10:01:01.000000Z";
+
+fn pending(endpoint: &str, seq: u64, stream: &str) -> Delivery {
+    Delivery {
+        id: format!("{endpoint}-{seq}"),
+        outbox_id: format!("outbox-{seq}"),
+        endpoint: endpoint.to_owned(),
+        destination: "subscribers".to_owned(),
+        subscription_id: Some(endpoint.to_owned()),
+        tenant: "00000000-0000-0000-0000-000000000000".to_owned(),
+        seq,
+        event: "order.status_changed".to_owned(),
+        stream: stream.to_owned(),
+        status: delivery_status::PENDING.to_owned(),
+        attempts: 0,
+        round_attempts: 0,
+        next_attempt_at: Some(T0.to_owned()),
+        last_error: None,
+        last_status_code: None,
+        body: format!("{{\"n\":{seq}}}"),
+        created_at: T0.to_owned(),
+        updated_at: T0.to_owned(),
+        settled_at: None,
+    }
+}
+
+fn delivered(id: &str, now: &str) -> AttemptOutcome {
+    AttemptOutcome {
+        attempt: Attempt {
+            delivery_id: id.to_owned(),
+            attempt_no: 0,
+            started_at: now.to_owned(),
+            duration_us: 1200,
+            outcome: delivery_status::DELIVERED.to_owned(),
+            status_code: Some(200),
+            response_body: Some("ok".to_owned()),
+            error: None,
+        },
+        status: delivery_status::DELIVERED.to_owned(),
+        next_attempt_at: None,
+        now: now.to_owned(),
+    }
+}
+
+fn lease<'a>(owner: &'a str, now: &'a str, until: &'a str) -> Lease<'a> {
+    Lease { owner, now, until }
+}
+
+fn ids(deliveries: &[Delivery]) -> Vec<String> {
+    deliveries.iter().map(|d| d.id.clone()).collect()
+}
+
+#[test]
+fn nodes_leasing_at_once_never_hold_the_same_delivery_and_each_is_sent_once() {
+    const NODES: usize = 4;
+    const DELIVERIES: u64 = 300;
+    let db = TestDb::create();
+    let mut log = db.log();
+    let all: Vec<Delivery> = (1..=DELIVERIES)
+        .map(|seq| pending("sub_a", seq, &format!("order-{seq}")))
+        .collect();
+    assert_eq!(log.insert_deliveries(&all).expect("insert"), DELIVERIES);
+    assert_eq!(
+        log.insert_deliveries(&all).expect("insert again"),
+        0,
+        "the same deliveries again insert nothing"
+    );
+
+    let nodes: Vec<_> = (0..NODES)
+        .map(|n| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let node = format!("node-{n}");
+                let mut log = PgLog::connect(&url).expect("connect");
+                let mut sent = Vec::new();
+                loop {
+                    let leased = log
+                        .lease_due(lease(&node, T0, T0_LEASE_END), "sub_a", false, 7)
+                        .expect("lease");
+                    if leased.is_empty() {
+                        break;
+                    }
+                    for d in &leased {
+                        assert!(
+                            log.record_attempt(&node, &delivered(&d.id, T0))
+                                .expect("record"),
+                            "{node} leased {} and must be able to record it",
+                            d.id
+                        );
+                    }
+                    sent.extend(ids(&leased));
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut by_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (n, node) in nodes.into_iter().enumerate() {
+        by_node.insert(n, node.join().expect("node"));
+    }
+    let mut seen = BTreeSet::new();
+    for sent in by_node.values() {
+        for id in sent {
+            assert!(seen.insert(id.clone()), "{id} was leased by two nodes");
+        }
+    }
+    assert_eq!(seen.len() as u64, DELIVERIES, "every delivery was sent");
+    for d in &all {
+        let stored = log.delivery(&d.id).expect("read").expect("exists");
+        assert_eq!(stored.status, delivery_status::DELIVERED);
+        assert_eq!(stored.attempts, 1);
+        let attempts = log.attempts(&d.id).expect("attempts");
+        assert_eq!(attempts.len(), 1, "{}: one attempt", d.id);
+        assert_eq!(attempts[0].attempt_no, 1);
+    }
+}
+
+#[test]
+fn a_dead_nodes_leases_pass_to_another_once_they_lapse() {
+    let db = TestDb::create();
+    let mut a = db.log();
+    let mut b = db.log();
+    let five: Vec<Delivery> = (1..=5)
+        .map(|seq| pending("sub_b", seq, &format!("order-{seq}")))
+        .collect();
+    a.insert_deliveries(&five).expect("insert");
+
+    let leased = a
+        .lease_due(lease("node-a", T0, T0_LEASE_END), "sub_b", false, 10)
+        .expect("lease");
+    assert_eq!(ids(&leased), ids(&five), "soonest first, then by seq");
+    assert_eq!(a.leased_count("sub_b", T0).expect("count"), 5);
+    // Node a dies here. While its leases live, nobody else takes the deliveries.
+    let during = b
+        .lease_due(lease("node-b", T0, T0_LEASE_END), "sub_b", false, 10)
+        .expect("lease");
+    assert!(
+        during.is_empty(),
+        "leased by a live lease: {:?}",
+        ids(&during)
+    );
+    // Once they lapse, node b takes them all over.
+    assert_eq!(b.leased_count("sub_b", T1).expect("count"), 0);
+    let after = b
+        .lease_due(lease("node-b", T1, T1_LEASE_END), "sub_b", false, 10)
+        .expect("lease");
+    assert_eq!(ids(&after), ids(&five));
+    // Node a's late outcome no longer counts; node b's does.
+    assert!(!a
+        .record_attempt("node-a", &delivered("sub_b-1", T1))
+        .expect("record"));
+    assert!(b
+        .record_attempt("node-b", &delivered("sub_b-1", T1))
+        .expect("record"));
+    assert_eq!(b.attempts("sub_b-1").expect("attempts").len(), 1);
+    assert!(
+        !b.record_attempt("node-b", &delivered("sub_b-1", T1))
+            .expect("record"),
+        "a settled delivery takes no second outcome"
+    );
+    // A node that stops gives its leases back: due again at once for any node.
+    assert!(b.release("node-b", "sub_b-2").expect("release"));
+    assert!(!b.release("node-b", "sub_b-2").expect("release twice"));
+    let released = a
+        .lease_due(lease("node-a", T1, T1_LEASE_END), "sub_b", false, 10)
+        .expect("lease");
+    assert_eq!(ids(&released), vec!["sub_b-2".to_owned()]);
+}
+
+#[test]
+fn an_ordered_endpoint_gets_one_delivery_per_stream_at_a_time_across_nodes() {
+    let db = TestDb::create();
+    let mut a = db.log();
+    let mut b = db.log();
+    // Three streams, three deliveries each, interleaved by seq.
+    let all: Vec<Delivery> = (1..=9)
+        .map(|seq| pending("customer", seq, &format!("order-{}", seq % 3)))
+        .collect();
+    a.insert_deliveries(&all).expect("insert");
+
+    let first = a
+        .lease_due(lease("node-a", T0, T0_LEASE_END), "customer", true, 10)
+        .expect("lease");
+    assert_eq!(ids(&first), ["customer-1", "customer-2", "customer-3"]);
+    let meanwhile = b
+        .lease_due(lease("node-b", T0, T0_LEASE_END), "customer", true, 10)
+        .expect("lease");
+    assert!(
+        meanwhile.is_empty(),
+        "each stream's first delivery is in flight on node a: {:?}",
+        ids(&meanwhile)
+    );
+    assert!(a
+        .record_attempt("node-a", &delivered("customer-1", T0))
+        .expect("record"));
+    let next = b
+        .lease_due(lease("node-b", T0, T0_LEASE_END), "customer", true, 10)
+        .expect("lease");
+    assert_eq!(
+        ids(&next),
+        ["customer-4"],
+        "stream order-1's next delivery, and only that one"
+    );
+}
