@@ -11,11 +11,17 @@
 //! is sent again: at least once, as on SQLite after a crash). A lease should outlast the send
 //! timeout, so that a live node's attempt is never taken over while it is on the wire.
 //!
+//! Outbox rows become deliveries as on SQLite: a node plans them from the workers' cursor
+//! over `proj_outbox` ([`PgLog::outbox_after`]), then inserts them and moves the cursor in one
+//! transaction, under the cursor row's lock and only if the cursor is still where its plan
+//! started ([`PgLog::apply_expansion`]); a node that lost the race plans again.
+//!
 //! Times are the log's fixed-width RFC 3339 text (micro-seconds, `Z`), `COLLATE "C"`, so that
 //! text order is time order here as in SQLite.
 
 use postgres::Row;
-use store::delivery::{delivery_status, Attempt, AttemptOutcome, Delivery};
+use store::delivery::{delivery_status, Attempt, AttemptOutcome, Delivery, OUTBOX_CURSOR};
+use store::projection::OutboxRow;
 
 use crate::append::{to_i64, to_u64};
 use crate::{PgLog, PgStoreError};
@@ -36,43 +42,102 @@ pub struct Lease<'a> {
 }
 
 impl PgLog {
+    /// Sets the delivery workers' cursor over `proj_outbox` on their first start, to the
+    /// outbox's last `seq` (rows already there then are never sent); later starts, on any
+    /// node, leave it where it is. Returns the cursor.
+    pub fn init_outbox_cursor(&mut self) -> Result<u64, PgStoreError> {
+        self.client.execute(
+            "INSERT INTO outbound_cursor (name, seq)
+             VALUES ($1, (SELECT COALESCE(MAX(seq), 0) FROM proj_outbox))
+             ON CONFLICT (name) DO NOTHING",
+            &[&OUTBOX_CURSOR],
+        )?;
+        self.outbox_cursor()
+    }
+
+    /// The workers' cursor: every outbox row with `seq` at or below it has its deliveries.
+    pub fn outbox_cursor(&mut self) -> Result<u64, PgStoreError> {
+        let row = self.client.query_opt(
+            "SELECT seq FROM outbound_cursor WHERE name = $1",
+            &[&OUTBOX_CURSOR],
+        )?;
+        row.map_or(Ok(0), |row| to_u64(row.try_get(0)?, "cursor"))
+    }
+
+    /// Outbox rows after `after_seq`, whole `seq`s only, about `limit` rows (more when one
+    /// `seq` has more rows than that), in (`seq`, `id`) order: what a node plans deliveries for.
+    pub fn outbox_after(
+        &mut self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, PgStoreError> {
+        let after = to_i64(after_seq, "seq")?;
+        let upper: i64 = self
+            .client
+            .query_opt(
+                "SELECT seq FROM proj_outbox WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2",
+                &[&after, &i64::from(limit.max(1) - 1)],
+            )?
+            .map(|row| row.try_get(0))
+            .transpose()?
+            .unwrap_or(i64::MAX);
+        let rows = self.client.query(
+            "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
+             WHERE seq > $1 AND seq <= $2 ORDER BY seq, id",
+            &[&after, &upper],
+        )?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxRow {
+                    id: row.try_get(0)?,
+                    seq: to_u64(row.try_get(1)?, "seq")?,
+                    event: row.try_get(2)?,
+                    destination: row.try_get(3)?,
+                    stream: row.try_get(4)?,
+                    recorded_at: row.try_get(5)?,
+                    payload: row.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Applies a node's expansion plan: the deliveries planned for the outbox rows after
+    /// `from_cursor` up to `to_cursor` are inserted and the cursor moves, in one transaction,
+    /// only if the cursor is still at `from_cursor` (the row lock on it orders nodes that
+    /// expand at once). Returns `false`, changing nothing, when another node moved it first:
+    /// its plan covered these rows, and this node plans again from the new cursor.
+    pub fn apply_expansion(
+        &mut self,
+        from_cursor: u64,
+        to_cursor: u64,
+        deliveries: &[Delivery],
+    ) -> Result<bool, PgStoreError> {
+        let mut tx = self.client.transaction()?;
+        let current = tx
+            .query_opt(
+                "SELECT seq FROM outbound_cursor WHERE name = $1 FOR UPDATE",
+                &[&OUTBOX_CURSOR],
+            )?
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()?;
+        if current.map_or(Ok(0), |seq| to_u64(seq, "cursor"))? != from_cursor {
+            return Ok(false);
+        }
+        insert_deliveries(&mut tx, deliveries)?;
+        tx.execute(
+            "INSERT INTO outbound_cursor (name, seq) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+            &[&OUTBOX_CURSOR, &to_i64(to_cursor, "cursor")?],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// Inserts new pending deliveries (an expansion of outbox rows); one that exists already
     /// (same id) is left as it is. Returns how many were inserted.
     pub fn insert_deliveries(&mut self, deliveries: &[Delivery]) -> Result<u64, PgStoreError> {
         let mut tx = self.client.transaction()?;
-        let statement = tx.prepare(&format!(
-            "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING"
-        ))?;
-        let mut inserted = 0;
-        for d in deliveries {
-            let seq = to_i64(d.seq, "seq")?;
-            let status_code = d.last_status_code.map(i64::from);
-            inserted += tx.execute(
-                &statement,
-                &[
-                    &d.id,
-                    &d.outbox_id,
-                    &d.endpoint,
-                    &d.destination,
-                    &d.subscription_id,
-                    &d.tenant,
-                    &seq,
-                    &d.event,
-                    &d.stream,
-                    &d.status,
-                    &i64::from(d.attempts),
-                    &i64::from(d.round_attempts),
-                    &d.next_attempt_at,
-                    &d.last_error,
-                    &status_code,
-                    &d.body,
-                    &d.created_at,
-                    &d.updated_at,
-                    &d.settled_at,
-                ],
-            )?;
-        }
+        let inserted = insert_deliveries(&mut tx, deliveries)?;
         tx.commit()?;
         Ok(inserted)
     }
@@ -253,6 +318,46 @@ impl PgLog {
             })
             .collect()
     }
+}
+
+fn insert_deliveries(
+    tx: &mut postgres::Transaction<'_>,
+    deliveries: &[Delivery],
+) -> Result<u64, PgStoreError> {
+    let statement = tx.prepare(&format!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING"
+    ))?;
+    let mut inserted = 0;
+    for d in deliveries {
+        let seq = to_i64(d.seq, "seq")?;
+        let status_code = d.last_status_code.map(i64::from);
+        inserted += tx.execute(
+            &statement,
+            &[
+                &d.id,
+                &d.outbox_id,
+                &d.endpoint,
+                &d.destination,
+                &d.subscription_id,
+                &d.tenant,
+                &seq,
+                &d.event,
+                &d.stream,
+                &d.status,
+                &i64::from(d.attempts),
+                &i64::from(d.round_attempts),
+                &d.next_attempt_at,
+                &d.last_error,
+                &status_code,
+                &d.body,
+                &d.created_at,
+                &d.updated_at,
+                &d.settled_at,
+            ],
+        )?;
+    }
+    Ok(inserted)
 }
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, PgStoreError> {

@@ -216,3 +216,83 @@ fn an_ordered_endpoint_gets_one_delivery_per_stream_at_a_time_across_nodes() {
         "stream order-1's next delivery, and only that one"
     );
 }
+
+#[test]
+fn nodes_expanding_the_outbox_at_once_cover_each_row_once() {
+    const NODES: usize = 4;
+    let db = TestDb::create();
+    let mut log = db.log();
+    assert_eq!(log.init_outbox_cursor().expect("init"), 0);
+    // 60 causing events, two outbox rows each.
+    let mut sql = db.sql();
+    for seq in 1..=60_i64 {
+        for n in 0..2 {
+            sql.execute(
+                "INSERT INTO proj_outbox (id, seq, event, destination, stream, recorded_at,
+                 payload) VALUES ($1, $2, 'order.status_changed', 'subscribers', $3, $4, '{}')",
+                &[
+                    &format!("outbox-{seq}-{n}"),
+                    &seq,
+                    &format!("order-{seq}"),
+                    &T0,
+                ],
+            )
+            .expect("outbox row");
+        }
+    }
+    assert_eq!(
+        log.init_outbox_cursor().expect("init again"),
+        0,
+        "a later start leaves the cursor where it is"
+    );
+
+    let nodes: Vec<_> = (0..NODES)
+        .map(|_| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let mut log = PgLog::connect(&url).expect("connect");
+                let mut applied = Vec::new();
+                loop {
+                    let from = log.outbox_cursor().expect("cursor");
+                    let rows = log.outbox_after(from, 7).expect("outbox");
+                    let Some(last) = rows.last() else { break };
+                    let to = last.seq;
+                    let planned: Vec<Delivery> = rows
+                        .iter()
+                        .map(|row| Delivery {
+                            id: format!("sub_a-{}", row.id),
+                            outbox_id: row.id.clone(),
+                            ..pending("sub_a", row.seq, &row.stream)
+                        })
+                        .collect();
+                    if log.apply_expansion(from, to, &planned).expect("apply") {
+                        applied.push((from, to));
+                    }
+                }
+                applied
+            })
+        })
+        .collect();
+    let mut ranges: Vec<(u64, u64)> = nodes
+        .into_iter()
+        .flat_map(|node| node.join().expect("node"))
+        .collect();
+    ranges.sort_unstable();
+    // The applied plans tile the outbox: each starts where the previous one ended.
+    let mut expected_from = 0;
+    for (from, to) in &ranges {
+        assert_eq!(*from, expected_from, "plans applied: {ranges:?}");
+        assert!(to > from);
+        expected_from = *to;
+    }
+    assert_eq!(expected_from, 60);
+    assert_eq!(log.outbox_cursor().expect("cursor"), 60);
+    let count: i64 = sql
+        .query_one("SELECT COUNT(*) FROM deliveries", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 120, "one delivery per outbox row");
+    // Whole seqs: a plan never splits a seq's rows.
+    let rows = log.outbox_after(0, 3).expect("outbox");
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 1, 2, 2]);
+}
