@@ -56,7 +56,7 @@ use store::{Appended, VerifyReport};
 pub use append::APPEND_LOCK_KEY;
 pub use delivery::Lease;
 pub use import::ImportReport;
-pub use target::BUILD_LOCK_KEY;
+pub use target::{BUILD_LOCK_KEY, BUILD_LOCK_WAIT};
 
 /// Errors of the PostgreSQL log. Handling: server-side failures (500) unless a variant says
 /// otherwise.
@@ -158,7 +158,8 @@ impl PgLog {
     }
 
     /// Takes the build lock [`BUILD_LOCK_KEY`] for as long as this connection lives, unless
-    /// another connection holds it (then `false`, and nothing is taken).
+    /// another connection holds it and does not let it go within [`BUILD_LOCK_WAIT`] (then
+    /// `false`, and nothing is taken).
     pub fn try_lock_build(&mut self) -> Result<bool, PgStoreError> {
         target::try_lock_build(&mut self.client)
     }

@@ -2,6 +2,8 @@
 //! events, which database it is (so that the source is never taken for the target), and the
 //! session lock that keeps two builds out of the same database.
 
+use std::time::{Duration, Instant};
+
 use postgres::Client;
 
 use crate::PgStoreError;
@@ -36,9 +38,23 @@ pub(crate) fn identity(client: &mut Client) -> Result<String, PgStoreError> {
         .try_get(0)?)
 }
 
-/// Takes [`BUILD_LOCK_KEY`] for this session if no other session holds it.
+/// How long [`try_lock_build`] waits for the lock's holder to let go. A build that has just
+/// ended (its process exited) still holds the lock until the server has ended its session,
+/// which it does a moment after the client has gone: a build started right after another one
+/// was refused as "being built" now and then. A build in progress holds it for much longer.
+pub const BUILD_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes [`BUILD_LOCK_KEY`] for this session if no other session holds it, or lets it go
+/// within [`BUILD_LOCK_WAIT`].
 pub(crate) fn try_lock_build(client: &mut Client) -> Result<bool, PgStoreError> {
-    Ok(client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&BUILD_LOCK_KEY])?
-        .try_get(0)?)
+    let started = Instant::now();
+    loop {
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&BUILD_LOCK_KEY])?
+            .try_get(0)?;
+        if taken || started.elapsed() >= BUILD_LOCK_WAIT {
+            return Ok(taken);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

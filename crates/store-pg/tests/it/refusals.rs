@@ -34,3 +34,32 @@ fn a_batch_over_the_limit_is_refused_before_any_sql() {
     ));
     assert_eq!(count(&db), 0);
 }
+
+#[test]
+fn the_build_lock_waits_briefly_for_a_holder_that_is_letting_go_and_refuses_one_that_is_not() {
+    let db = TestDb::create();
+    let mut builder = db.log();
+    // A holder that lets go 300 ms later, as a build that has just ended does while the server
+    // ends its session: taken, not refused.
+    let mut holder = db.sql();
+    let taken: bool = holder
+        .query_one(
+            "SELECT pg_try_advisory_lock($1)",
+            &[&store_pg::BUILD_LOCK_KEY],
+        )
+        .expect("lock")
+        .get(0);
+    assert!(taken);
+    let letting_go = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    assert!(builder.try_lock_build().expect("try"));
+    letting_go.join().expect("holder");
+    // Now this builder holds it for as long as its connection lives: another is refused after
+    // the wait.
+    let mut other = db.log();
+    let started = std::time::Instant::now();
+    assert!(!other.try_lock_build().expect("try"));
+    assert!(started.elapsed() >= store_pg::BUILD_LOCK_WAIT);
+}
