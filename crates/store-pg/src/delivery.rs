@@ -20,7 +20,7 @@
 //! text order is time order here as in SQLite.
 
 use postgres::Row;
-use store::delivery::{delivery_status, Attempt, AttemptOutcome, Delivery, OUTBOX_CURSOR};
+use store::delivery::{Attempt, AttemptOutcome, Delivery, OUTBOX_CURSOR};
 use store::projection::OutboxRow;
 
 use crate::append::{to_i64, to_u64};
@@ -221,12 +221,8 @@ impl PgLog {
         outcome: &AttemptOutcome,
     ) -> Result<bool, PgStoreError> {
         let a = &outcome.attempt;
-        let settled_at = (outcome.status != delivery_status::PENDING).then_some(&outcome.now);
-        let last_error = a.error.clone().or_else(|| {
-            a.status_code
-                .filter(|code| !(200..300).contains(code))
-                .map(|code| format!("HTTP {code}"))
-        });
+        let settled_at = outcome.settled_at();
+        let last_error = outcome.last_error();
         let status_code = a.status_code.map(i64::from);
         let mut tx = self.client.transaction()?;
         let Some(row) = tx.query_opt(

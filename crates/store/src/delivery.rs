@@ -182,6 +182,23 @@ pub struct AttemptOutcome {
     pub now: String,
 }
 
+impl AttemptOutcome {
+    /// The delivery's `last_error`: the attempt's error, else its HTTP status if not a 2xx.
+    pub fn last_error(&self) -> Option<String> {
+        let a = &self.attempt;
+        a.error.clone().or_else(|| {
+            a.status_code
+                .filter(|code| !(200..300).contains(code))
+                .map(|code| format!("HTTP {code}"))
+        })
+    }
+
+    /// The delivery's `settled_at`: now, unless it stays pending.
+    pub fn settled_at(&self) -> Option<&str> {
+        (self.status != delivery_status::PENDING).then_some(self.now.as_str())
+    }
+}
+
 /// Filters of the deliveries list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -358,12 +375,8 @@ impl<'c> DeliveryTx<'c> {
     /// a settled delivery never changes again. Returns false when it was not pending.
     pub fn record_attempt(&self, outcome: &AttemptOutcome) -> Result<bool, StoreError> {
         let a = &outcome.attempt;
-        let settled_at = (outcome.status != delivery_status::PENDING).then_some(&outcome.now);
-        let last_error = a.error.clone().or_else(|| {
-            a.status_code
-                .filter(|code| !(200..300).contains(code))
-                .map(|code| format!("HTTP {code}"))
-        });
+        let settled_at = outcome.settled_at();
+        let last_error = outcome.last_error();
         let changed = self
             .conn
             .prepare_cached(
