@@ -6,7 +6,9 @@
 //! (rows another node is leasing at that instant are passed over, not waited for) and stamps
 //! them with its node name and an expiry. A leased delivery stays `pending`, so that in
 //! ordered mode the next delivery of its stream is not eligible while it is in flight, on any
-//! node. The attempt's outcome is recorded only by the lease's owner; a node that dies
+//! node. The attempt's outcome is recorded only under the lease it was sent under (its owner
+//! and expiry: a lease that lapsed and was taken anew, even by the same node, no longer
+//! counts); a node that dies
 //! mid-delivery leaves its leases to expire, and then any node takes them over (the delivery
 //! is sent again: at least once, as on SQLite after a crash). A lease should outlast the send
 //! timeout, so that a live node's attempt is never taken over while it is on the wire.
@@ -120,7 +122,12 @@ impl PgLog {
             )?
             .map(|row| row.try_get::<_, i64>(0))
             .transpose()?;
-        if current.map_or(Ok(0), |seq| to_u64(seq, "cursor"))? != from_cursor {
+        let Some(current) = current else {
+            return Err(PgStoreError::Invariant(
+                "the outbox cursor is not set: init_outbox_cursor runs before any expansion".into(),
+            ));
+        };
+        if to_u64(current, "cursor")? != from_cursor {
             return Ok(false);
         }
         insert_deliveries(&mut tx, deliveries)?;
@@ -211,13 +218,14 @@ impl PgLog {
         to_u64(count, "count")
     }
 
-    /// Records an attempt's outcome on a delivery that `owner` leases, and ends the lease, in
-    /// one transaction. Returns `false`, changing nothing, when the delivery is no longer
-    /// pending or its lease has passed to another node (this node's lease lapsed and another
-    /// took the delivery over: that node's attempt is the one that counts).
+    /// Records an attempt's outcome on a delivery leased by `lease` (its owner and the
+    /// `until` it was leased with), and ends the lease, in one transaction. Returns `false`,
+    /// changing nothing, when the delivery is no longer pending or is no longer under that
+    /// lease: it lapsed and another node, or this one again, leased the delivery anew (that
+    /// lease's attempt is the one that counts).
     pub fn record_attempt(
         &mut self,
-        owner: &str,
+        lease: Lease<'_>,
         outcome: &AttemptOutcome,
     ) -> Result<bool, PgStoreError> {
         let a = &outcome.attempt;
@@ -230,7 +238,7 @@ impl PgLog {
              round_attempts = round_attempts + 1, next_attempt_at = $3, last_error = $4,
              last_status_code = $5, updated_at = $6, settled_at = $7,
              lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND status = 'pending' AND lease_owner = $8
+             WHERE id = $1 AND status = 'pending' AND lease_owner = $8 AND lease_until = $9
              RETURNING attempts",
             &[
                 &a.delivery_id,
@@ -240,7 +248,8 @@ impl PgLog {
                 &status_code,
                 &outcome.now,
                 &settled_at,
-                &owner,
+                &lease.owner,
+                &lease.until,
             ],
         )?
         else {
@@ -266,12 +275,12 @@ impl PgLog {
     }
 
     /// Gives a lease back without an attempt (the node is stopping): the delivery is due again
-    /// at once for any node. Returns whether `owner` held it.
-    pub fn release(&mut self, owner: &str, id: &str) -> Result<bool, PgStoreError> {
+    /// at once for any node. Returns whether `lease` still held it.
+    pub fn release(&mut self, lease: Lease<'_>, id: &str) -> Result<bool, PgStoreError> {
         let changed = self.client.execute(
             "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND lease_owner = $2",
-            &[&id, &owner],
+             WHERE id = $1 AND lease_owner = $2 AND lease_until = $3",
+            &[&id, &lease.owner, &lease.until],
         )?;
         Ok(changed == 1)
     }

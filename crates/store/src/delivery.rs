@@ -645,8 +645,10 @@ pub fn due_for_endpoint(
 }
 
 /// [`due_for_endpoint`]'s query: `?1` the endpoint, `?2` now, `?3` the limit. It walks the
-/// pending index in its own order (`endpoint, next_attempt_at, seq`) and stops at the limit,
-/// whatever the endpoint's backlog.
+/// pending index in its own order (`endpoint, next_attempt_at, seq`) and stops at the limit:
+/// unordered, after `limit` rows whatever the endpoint's backlog. Ordered, a due delivery
+/// whose stream has an earlier one pending is passed over (one index probe each), so a
+/// backlog of streams held up by a retry is walked until `limit` eligible ones are found.
 fn due_sql(ordered: bool) -> String {
     if ordered {
         format!(

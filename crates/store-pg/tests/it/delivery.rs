@@ -13,6 +13,8 @@ const T0: &str = "2026-12-06T10:00:00.000000Z";
 const T0_LEASE_END: &str = "2026-12-06T10:00:30.000000Z";
 const T1: &str = "2026-12-06T10:00:31.000000Z";
 const T1_LEASE_END: &str = "2026-12-06T10:01:01.000000Z";
+const T2: &str = "2026-12-06T10:01:02.000000Z";
+const T2_LEASE_END: &str = "2026-12-06T10:01:32.000000Z";
 
 fn pending(endpoint: &str, seq: u64, stream: &str) -> Delivery {
     Delivery {
@@ -96,8 +98,11 @@ fn nodes_leasing_at_once_never_hold_the_same_delivery_and_each_is_sent_once() {
                     }
                     for d in &leased {
                         assert!(
-                            log.record_attempt(&node, &delivered(&d.id, T0))
-                                .expect("record"),
+                            log.record_attempt(
+                                lease(&node, T0, T0_LEASE_END),
+                                &delivered(&d.id, T0)
+                            )
+                            .expect("record"),
                             "{node} leased {} and must be able to record it",
                             d.id
                         );
@@ -160,25 +165,43 @@ fn a_dead_nodes_leases_pass_to_another_once_they_lapse() {
         .expect("lease");
     assert_eq!(ids(&after), ids(&five));
     // Node a's late outcome no longer counts; node b's does.
+    let a_lease = lease("node-a", T0, T0_LEASE_END);
+    let b_lease = lease("node-b", T1, T1_LEASE_END);
     assert!(!a
-        .record_attempt("node-a", &delivered("sub_b-1", T1))
+        .record_attempt(a_lease, &delivered("sub_b-1", T1))
         .expect("record"));
     assert!(b
-        .record_attempt("node-b", &delivered("sub_b-1", T1))
+        .record_attempt(b_lease, &delivered("sub_b-1", T1))
         .expect("record"));
     assert_eq!(b.attempts("sub_b-1").expect("attempts").len(), 1);
     assert!(
-        !b.record_attempt("node-b", &delivered("sub_b-1", T1))
+        !b.record_attempt(b_lease, &delivered("sub_b-1", T1))
             .expect("record"),
         "a settled delivery takes no second outcome"
     );
     // A node that stops gives its leases back: due again at once for any node.
-    assert!(b.release("node-b", "sub_b-2").expect("release"));
-    assert!(!b.release("node-b", "sub_b-2").expect("release twice"));
+    assert!(b.release(b_lease, "sub_b-2").expect("release"));
+    assert!(!b.release(b_lease, "sub_b-2").expect("release twice"));
     let released = a
         .lease_due(lease("node-a", T1, T1_LEASE_END), "sub_b", false, 10)
         .expect("lease");
     assert_eq!(ids(&released), vec!["sub_b-2".to_owned()]);
+    // A lease that lapsed and was taken anew by the same node: only the new lease's outcome
+    // counts (the old attempt may still be on the wire when the new one starts).
+    let renewed = lease("node-b", T2, T2_LEASE_END);
+    let again = b.lease_due(renewed, "sub_b", false, 10).expect("lease");
+    assert_eq!(
+        ids(&again),
+        ["sub_b-2", "sub_b-3", "sub_b-4", "sub_b-5"],
+        "every lease lapsed at T2"
+    );
+    assert!(!b
+        .record_attempt(b_lease, &delivered("sub_b-3", T2))
+        .expect("record"));
+    assert!(b
+        .record_attempt(renewed, &delivered("sub_b-3", T2))
+        .expect("record"));
+    assert_eq!(b.attempts("sub_b-3").expect("attempts").len(), 1);
 }
 
 #[test]
@@ -205,7 +228,10 @@ fn an_ordered_endpoint_gets_one_delivery_per_stream_at_a_time_across_nodes() {
         ids(&meanwhile)
     );
     assert!(a
-        .record_attempt("node-a", &delivered("customer-1", T0))
+        .record_attempt(
+            lease("node-a", T0, T0_LEASE_END),
+            &delivered("customer-1", T0)
+        )
         .expect("record"));
     let next = b
         .lease_due(lease("node-b", T0, T0_LEASE_END), "customer", true, 10)
@@ -222,6 +248,11 @@ fn nodes_expanding_the_outbox_at_once_cover_each_row_once() {
     const NODES: usize = 4;
     let db = TestDb::create();
     let mut log = db.log();
+    let before_init = log.apply_expansion(0, 1, &[]);
+    assert!(
+        matches!(before_init, Err(store_pg::PgStoreError::Invariant(_))),
+        "no expansion before the cursor is set: {before_init:?}"
+    );
     assert_eq!(log.init_outbox_cursor().expect("init"), 0);
     // 60 causing events, two outbox rows each.
     let mut sql = db.sql();
