@@ -121,6 +121,11 @@ pub(crate) fn to_u64(value: i64, column: &str) -> Result<u64, PgStoreError> {
     u64::try_from(value).map_err(|_| PgStoreError::Corrupt(format!("{column} {value} is negative")))
 }
 
+pub(crate) fn to_u32(value: i64, column: &str) -> Result<u32, PgStoreError> {
+    u32::try_from(value)
+        .map_err(|_| PgStoreError::Corrupt(format!("{column} {value} is out of range")))
+}
+
 pub(crate) fn to_i64(value: u64, column: &str) -> Result<i64, PgStoreError> {
     i64::try_from(value)
         .map_err(|_| PgStoreError::Invariant(format!("{column} {value} exceeds BIGINT")))

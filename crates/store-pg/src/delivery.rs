@@ -25,7 +25,7 @@ use postgres::Row;
 use store::delivery::{Attempt, AttemptOutcome, Delivery, OUTBOX_CURSOR};
 use store::projection::OutboxRow;
 
-use crate::append::{to_i64, to_u64};
+use crate::append::{to_i64, to_u32, to_u64};
 use crate::{PgLog, PgStoreError};
 
 const DELIVERY_COLUMNS: &str = "id, outbox_id, endpoint, destination, subscription_id, tenant, \
@@ -170,7 +170,7 @@ impl PgLog {
         let rows = self.client.query(
             &format!(
                 "WITH due AS (
-                     SELECT d.id FROM deliveries AS d
+                     SELECT d.id AS due_id FROM deliveries AS d
                      WHERE d.status = 'pending' AND d.endpoint = $1 AND d.next_attempt_at <= $2
                        AND (d.lease_until IS NULL OR d.lease_until <= $2)
                        {first_of_stream}
@@ -178,13 +178,8 @@ impl PgLog {
                      LIMIT $3
                      FOR UPDATE SKIP LOCKED)
                  UPDATE deliveries SET lease_owner = $4, lease_until = $5
-                 FROM due WHERE deliveries.id = due.id
-                 RETURNING {}",
-                DELIVERY_COLUMNS
-                    .split(", ")
-                    .map(|c| format!("deliveries.{}", c.trim()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                 FROM due WHERE deliveries.id = due.due_id
+                 RETURNING {DELIVERY_COLUMNS}"
             ),
             &[
                 &endpoint,
@@ -390,11 +385,6 @@ fn delivery_from_row(row: &Row) -> Result<Delivery, PgStoreError> {
         updated_at: row.try_get(17)?,
         settled_at: row.try_get(18)?,
     })
-}
-
-fn to_u32(value: i64, what: &str) -> Result<u32, PgStoreError> {
-    u32::try_from(value)
-        .map_err(|_| PgStoreError::Corrupt(format!("{what} {value} is out of range")))
 }
 
 fn to_u16(value: i64, what: &str) -> Result<u16, PgStoreError> {

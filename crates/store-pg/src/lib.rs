@@ -24,7 +24,7 @@
 //!   [`PgLog::identity`]) and its lock ([`PgLog::try_lock_build`]).
 //! - `delivery`: outbound delivery state for workers on several nodes: due deliveries leased
 //!   with `FOR UPDATE SKIP LOCKED` and an expiry ([`PgLog::lease_due`]), an attempt recorded
-//!   only by its lease's owner ([`PgLog::record_attempt`]), outbox rows expanded into
+//!   only under the lease it was sent under ([`PgLog::record_attempt`]), outbox rows expanded into
 //!   deliveries with the cursor moved in the same transaction ([`PgLog::apply_expansion`]).
 //! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
 //!   number of rows in memory), each row checked by `store::verify::check_stored_row`, the

@@ -4,7 +4,7 @@ use domain::Event;
 use postgres::{Client, Row};
 use uuid::Uuid;
 
-use crate::append::to_u64;
+use crate::append::{to_u32, to_u64};
 use crate::PgStoreError;
 
 const EVENT_COLUMNS: &str = "seq, id, stream, stream_version, type, type_version, source, tenant, \
@@ -46,9 +46,7 @@ fn event_from_row(row: &Row) -> Result<Event, PgStoreError> {
         stream: row.try_get(2)?,
         stream_version: to_u64(row.try_get(3)?, "stream_version")?,
         event_type: row.try_get(4)?,
-        type_version: u32::try_from(type_version).map_err(|_| {
-            PgStoreError::Corrupt(format!("type_version {type_version} is out of range"))
-        })?,
+        type_version: to_u32(type_version, "type_version")?,
         source: row.try_get(6)?,
         tenant: uuid(7)?,
         recorded_at: row.try_get(8)?,
