@@ -18,7 +18,10 @@ use crate::event;
 fn largest_wal(wal_hard_frames: i64) -> u64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("log.db");
-    let store = Store::open(&path, Durability::Normal).expect("open");
+    // The default durability: each commit waits for its fsync, as the checkpointer's do, so
+    // that a disk that stalls fsyncs slows the writer as it slows the checkpoints (with
+    // `Normal` the writer ran on while a stalled checkpoint reported nothing).
+    let store = Store::open(&path, Durability::Full).expect("open");
     let (writer, thread) = Writer::spawn(
         &store,
         WriterConfig {
