@@ -38,7 +38,9 @@ pub enum CommandError {
 impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CommandError::Config(_) | CommandError::Usage(_) => 2,
+            CommandError::Config(_)
+            | CommandError::Usage(_)
+            | CommandError::Start(server::StartError::Setting(_)) => 2,
             _ => 1,
         }
     }
@@ -110,6 +112,18 @@ fn sqlite_only(settings: &Settings, command: &str) -> Result<(), CommandError> {
     }
 }
 
+/// Takes the database's build lock for this command's session, which every `serve` node holds
+/// shared: refused while a node serves it or another command builds it.
+fn lock_postgres(log: &mut store_pg::PgLog, target: &str) -> Result<(), CommandError> {
+    if log.try_lock_build()? {
+        return Ok(());
+    }
+    Err(CommandError::Failed(format!(
+        "{target} is served or being built by another hookledger process (serve, replay, \
+         migrate); stop it first"
+    )))
+}
+
 /// Connects to an existing hookledger database in PostgreSQL (migrated to this build's
 /// schema; offline commands never make one in an empty database by accident).
 fn open_postgres(url: &str) -> Result<store_pg::PgLog, CommandError> {
@@ -147,15 +161,21 @@ fn init_logging(default_level: &str) {
 }
 
 pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
-    init_logging("info,actix_server=warn,hookledger::http=warn");
+    init_logging("info,actix_server=warn,hookledger::http=warn,postgres=warn,tokio_postgres=warn");
     let settings = settings(db, bind)?;
-    sqlite_only(&settings, "`serve`")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let db_path = settings.db.clone();
         let app = server::Application::build(settings).await?;
+        let database = match &app.state().postgres {
+            Some(url) => format!(
+                "{}, this node's working copy {}",
+                redact(url),
+                app.state().settings.db.display()
+            ),
+            None => app.state().settings.db.display().to_string(),
+        };
         if let Some(path) = &app.generated_admin_token {
             eprintln!(
                 "hookledger: generated an admin token; it is in {}",
@@ -163,12 +183,11 @@ pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
             );
         }
         eprintln!(
-            "hookledger: serving http://{} (database {})",
+            "hookledger: serving http://{} (database {database})",
             app.state()
                 .settings
                 .bind
                 .replace(":0", &format!(":{}", app.port())),
-            db_path.display()
         );
         app.run_until_stopped().await?;
         Ok(ExitCode::SUCCESS)
@@ -533,6 +552,10 @@ fn replay_postgres(args: &ReplayArgs, url: &str) -> Outcome {
         .map(server::app::lock_database)
         .transpose()?;
     let mut log = open_postgres(url)?;
+    if args.into.is_none() {
+        // In place: no node may append between the copy of the log and the swap.
+        lock_postgres(&mut log, &redact(url))?;
+    }
     let options = replay_options(args, |time| Ok(log.seq_as_of(time)?))?;
     // Beside the new file, or in the temporary folder (TMPDIR) for an in-place replay.
     let dir = match args.into.as_deref() {
@@ -631,8 +654,8 @@ fn open_empty_target(
     }
     if !log.try_lock_build()? {
         return Err(CommandError::Failed(format!(
-            "{target} is being built by another hookledger process (replay --into); wait for \
-             it to finish or name another database"
+            "{target} is served or being built by another hookledger process (serve, replay, \
+             migrate); stop it, wait for it to finish or name another database"
         )));
     }
     if log.holds_events()? {
@@ -962,6 +985,7 @@ pub fn migrate(args: &MigrateArgs) -> Outcome {
     let target = redact(&args.to);
     let mut log = store_pg::PgLog::connect(&args.to)?;
     log.migrate()?;
+    lock_postgres(&mut log, &target)?;
 
     // 1. The projections, rebuilt from the log by the projectors (which run on SQLite).
     let scratch = scratch_in(folder_of(&args.from), ".hookledger-migrate-")?;

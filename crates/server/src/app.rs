@@ -41,6 +41,11 @@ pub enum StartError {
         what: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Postgres(#[from] store_pg::PgStoreError),
+    /// A setting that serving on PostgreSQL needs is missing: which, and why.
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// A built, not yet running, service.
@@ -83,21 +88,49 @@ pub fn lock_database(db: &std::path::Path) -> Result<File, StartError> {
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+    pub async fn build(mut settings: Settings) -> Result<Application, StartError> {
+        let postgres = settings.postgres_url().map(str::to_owned);
+        if let Some(url) = &postgres {
+            if settings.admin_token.is_none() {
+                return Err(StartError::Setting(
+                    "admin_token: on PostgreSQL every node needs the same admin token; set \
+                     HOOKLEDGER_ADMIN_TOKEN (or admin_token in the config file)"
+                        .into(),
+                ));
+            }
+            // The node's own files (working copy, request log, lock) live in its folder.
+            settings.db = settings.working_copy_path(url);
+        }
         let lock = lock_database(&settings.db)?;
-        let store = Store::open(&settings.db, settings.durability)?;
         let metrics = Metrics::new();
         // The delivery worker wakes after every committed batch: new outbox rows, new schedules.
         let wake = Arc::new(tokio::sync::Notify::new());
-        let (writer, _thread) = Writer::spawn(
-            &store,
-            WriterConfig {
-                batch_max: settings.writer_batch_max,
-                queue_max: settings.writer_queue_max,
-                ..WriterConfig::default()
-            },
-            Some(metrics.writer_observer_waking(wake.clone())),
-        )?;
+        let writer_config = WriterConfig {
+            batch_max: settings.writer_batch_max,
+            queue_max: settings.writer_queue_max,
+            ..WriterConfig::default()
+        };
+        let observer = Some(metrics.writer_observer_waking(wake.clone()));
+        let (store, writer) = match &postgres {
+            None => {
+                let store = Store::open(&settings.db, settings.durability)?;
+                let (writer, _thread) = Writer::spawn(&store, writer_config, observer)?;
+                (store, writer)
+            }
+            Some(url) => {
+                // The PostgreSQL client blocks: off the runtime's threads.
+                let (url, path) = (url.clone(), settings.db.clone());
+                tokio::task::spawn_blocking(move || {
+                    let store = crate::postgres::working_copy(&url, &path)?;
+                    let shared = crate::postgres::shared(&url)?;
+                    let (writer, _thread) =
+                        Writer::spawn_shared(&store, writer_config, observer, shared)?;
+                    Ok::<_, StartError>((store, writer))
+                })
+                .await
+                .map_err(|e| StartError::Setting(format!("cannot open PostgreSQL: {e}")))??
+            }
+        };
         let request_log =
             RequestLog::open(&settings.request_log_path(), settings.request_log_rows_max)?;
         let (admin_token, generated_admin_token) = resolve_admin_token(&settings)?;
@@ -115,14 +148,20 @@ impl Application {
         // Started once the listener is bound, so that a failed start leaves no worker behind.
         let outbound_config = settings.outbound_config();
         let outbound = OutboundState::new(&outbound_config)?;
-        let delivery_worker = outbound::start(
-            store.clone(),
-            writer.clone(),
-            outbound_config,
-            Arc::new(metrics.clone()),
-            wake,
-        )
-        .await?;
+        let delivery_worker = if postgres.is_some() {
+            // Not yet on PostgreSQL (decision 8, slice 4): outbox rows are recorded, and
+            // delivered once the worker runs on leases.
+            tokio::spawn(async {})
+        } else {
+            outbound::start(
+                store.clone(),
+                writer.clone(),
+                outbound_config,
+                Arc::new(metrics.clone()),
+                wake,
+            )
+            .await?
+        };
         let settings_rate = settings.source_rate_per_second;
         let connections_max = settings.connections_max;
         let console = ConsoleState::default();
@@ -130,6 +169,7 @@ impl Application {
             settings: Arc::new(settings),
             store,
             writer,
+            postgres: postgres.map(Into::into),
             request_log,
             metrics,
             admin_token,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod params;
+pub mod postgres;
 pub mod rate;
 pub mod redact;
 pub mod routes;

@@ -15,6 +15,8 @@ use store::Durability;
 
 /// The default database path, relative to the working directory.
 pub const DEFAULT_DB: &str = "./data/hookledger.db";
+/// On PostgreSQL, where a node keeps its working copy by default.
+pub const DEFAULT_NODE_DIR: &str = "./data";
 /// The default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8001";
 
@@ -63,6 +65,9 @@ pub struct Settings {
     /// How often the console's chain badge walks the whole chain again from seq 1 (between
     /// passes it verifies only the events appended since its last verified head).
     pub console_full_verify_interval: Duration,
+    /// On PostgreSQL: the folder where this node keeps its working copy of the log, its
+    /// request log and its lock (one folder per node).
+    pub node_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -95,6 +100,7 @@ impl Default for Settings {
             body_read_timeout: Duration::from_secs(10),
             outbox_backlog_max: 100_000,
             console_full_verify_interval: Duration::from_secs(600),
+            node_dir: PathBuf::from(DEFAULT_NODE_DIR),
         }
     }
 }
@@ -243,6 +249,10 @@ const KEYS: &[Key] = &[
         toml: "console_full_verify_ms",
         env: "HOOKLEDGER_CONSOLE_FULL_VERIFY_MS",
     },
+    Key {
+        toml: "node_dir",
+        env: "HOOKLEDGER_NODE_DIR",
+    },
 ];
 
 impl Settings {
@@ -381,6 +391,12 @@ impl Settings {
                 self.console_full_verify_interval =
                     Duration::from_millis(positive(value).map_err(bad)? as u64)
             }
+            "node_dir" => {
+                if value.is_empty() {
+                    return Err(bad("the node folder is empty".into()));
+                }
+                self.node_dir = PathBuf::from(value);
+            }
             other => return Err(ConfigError::new(other, "unknown setting")),
         }
         Ok(())
@@ -408,6 +424,22 @@ impl Settings {
             backlog_max: self.outbox_backlog_max,
             ..outbound::Config::default()
         }
+    }
+
+    /// The PostgreSQL URL when `db` names one (`postgres://` or `postgresql://`).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.db
+            .to_str()
+            .filter(|text| text.starts_with("postgres://") || text.starts_with("postgresql://"))
+    }
+
+    /// On PostgreSQL, this node's working copy of the log: in `node_dir`, named after the
+    /// database's URL, so that one folder may serve several databases in turn.
+    pub fn working_copy_path(&self, url: &str) -> PathBuf {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(url.as_bytes());
+        self.node_dir
+            .join(format!("postgres-{}.db", hex::encode(&digest[..6])))
     }
 
     /// Where the request log lives: beside the database, `NAME.requests.db`.

@@ -34,8 +34,12 @@ impl OutboundState {
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// On SQLite, the database; on PostgreSQL, this node's working copy of the shared log,
+    /// which every read is served from (decision 8).
     pub store: Store,
     pub writer: Writer,
+    /// The PostgreSQL URL when the log is shared with other nodes there.
+    pub postgres: Option<Arc<str>>,
     pub request_log: RequestLog,
     pub metrics: Metrics,
     /// The default tenant's admin token.

@@ -60,6 +60,10 @@ impl StorageFault {
 
 /// The storage fault behind a store error, if it is one.
 pub fn classify(error: &StoreError) -> Option<StorageFault> {
+    if let StoreError::Shared(_) = error {
+        // PostgreSQL failed or cannot be reached: nothing was acknowledged.
+        return Some(StorageFault::Unavailable);
+    }
     let StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) = error else {
         return None;
     };
@@ -152,6 +156,10 @@ mod tests {
         );
         assert_eq!(classify(&sqlite(rusqlite::ffi::SQLITE_CONSTRAINT)), None);
         assert_eq!(classify(&StoreError::Corrupt("x".into())), None);
+        assert_eq!(
+            classify(&StoreError::Shared("connection refused".into())),
+            Some(StorageFault::Unavailable)
+        );
         let commit = WriteError::Commit(Arc::new(sqlite(rusqlite::ffi::SQLITE_FULL)));
         assert_eq!(classify_write(&commit), Some(StorageFault::DiskFull));
         assert_eq!(classify_write(&WriteError::Busy), None);

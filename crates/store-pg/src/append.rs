@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use domain::{event_id_for_key, Dedupe, Event, NewEvent, DEFAULT_TENANT};
-use postgres::{Client, IsolationLevel, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, IsolationLevel, Row, Statement, Transaction};
 use store::hash::{row_hash, HashInput, GENESIS_HASH, HASH_LAYOUT};
 use store::log::{content_key, is_content_key};
 use store::Appended;
@@ -30,11 +30,11 @@ const RECORDED_COLUMNS: &str = "seq, id, stream, stream_version, recorded_at, id
 /// The statements of an append, prepared once per connection.
 #[derive(Clone)]
 pub(crate) struct Statements {
-    lock: Statement,
-    head: Statement,
+    pub(crate) lock: Statement,
+    pub(crate) head: Statement,
     stream_heads: Statement,
     keys: Statement,
-    insert: Statement,
+    pub(crate) insert: Statement,
 }
 
 impl Statements {
@@ -332,43 +332,52 @@ impl Batch {
         tx: &mut Transaction<'_>,
         statements: &Statements,
     ) -> Result<(), PgStoreError> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let rows = &self.rows;
-        let ints = |f: fn(&Event) -> u64, column: &str| -> Result<Vec<i64>, PgStoreError> {
-            rows.iter().map(|e| to_i64(f(e), column)).collect()
-        };
-        let texts = |f: fn(&Event) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
-        let ids: Vec<String> = rows.iter().map(|e| e.id.to_string()).collect();
-        let tenants: Vec<String> = rows.iter().map(|e| e.tenant.to_string()).collect();
-        let layouts: Vec<i64> = vec![HASH_LAYOUT; rows.len()];
-        let inserted = tx.execute(
-            &statements.insert,
-            &[
-                &ints(|e| e.seq, "seq")?,
-                &ids,
-                &texts(|e| &e.stream),
-                &ints(|e| e.stream_version, "stream_version")?,
-                &texts(|e| &e.event_type),
-                &ints(|e| u64::from(e.type_version), "type_version")?,
-                &texts(|e| &e.source),
-                &tenants,
-                &texts(|e| &e.recorded_at),
-                &texts(|e| &e.idempotency_key),
-                &texts(|e| &e.payload),
-                &texts(|e| &e.raw_request),
-                &layouts,
-                &texts(|e| &e.prev_hash),
-                &texts(|e| &e.hash),
-            ],
-        )?;
-        if inserted != rows.len() as u64 {
-            return Err(PgStoreError::Invariant(format!(
-                "inserted {inserted} rows of a batch of {}",
-                rows.len()
-            )));
-        }
-        Ok(())
+        insert_events(tx, &statements.insert, &self.rows)
     }
+}
+
+/// Inserts `rows` (hashed, in `seq` order) with `insert` (the statement [`Statements`]
+/// prepares: one array per column), in the caller's transaction.
+pub(crate) fn insert_events(
+    client: &mut impl GenericClient,
+    insert: &Statement,
+    rows: &[Event],
+) -> Result<(), PgStoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let ints = |f: fn(&Event) -> u64, column: &str| -> Result<Vec<i64>, PgStoreError> {
+        rows.iter().map(|e| to_i64(f(e), column)).collect()
+    };
+    let texts = |f: fn(&Event) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
+    let ids: Vec<String> = rows.iter().map(|e| e.id.to_string()).collect();
+    let tenants: Vec<String> = rows.iter().map(|e| e.tenant.to_string()).collect();
+    let layouts: Vec<i64> = vec![HASH_LAYOUT; rows.len()];
+    let inserted = client.execute(
+        insert,
+        &[
+            &ints(|e| e.seq, "seq")?,
+            &ids,
+            &texts(|e| &e.stream),
+            &ints(|e| e.stream_version, "stream_version")?,
+            &texts(|e| &e.event_type),
+            &ints(|e| u64::from(e.type_version), "type_version")?,
+            &texts(|e| &e.source),
+            &tenants,
+            &texts(|e| &e.recorded_at),
+            &texts(|e| &e.idempotency_key),
+            &texts(|e| &e.payload),
+            &texts(|e| &e.raw_request),
+            &layouts,
+            &texts(|e| &e.prev_hash),
+            &texts(|e| &e.hash),
+        ],
+    )?;
+    if inserted != rows.len() as u64 {
+        return Err(PgStoreError::Invariant(format!(
+            "inserted {inserted} rows of a batch of {}",
+            rows.len()
+        )));
+    }
+    Ok(())
 }

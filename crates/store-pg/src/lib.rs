@@ -1,10 +1,11 @@
 //! The event log in PostgreSQL: the append-only, hash-chained `events` table with the same
 //! columns, dedupe rules and chain as SQLite's (`store`), for several writers on several nodes.
 //!
-//! The PostgreSQL backend so far: the log (append, read, filter, verify), the projection
-//! tables, their digest and the ledger's reports, and the copy of an SQLite database into them
-//! (`hookledger migrate`, `replay --into postgres://…`), and back (`replay`). `serve` still
-//! runs on SQLite only (docs/operations.md).
+//! The PostgreSQL backend: the log (append, read, filter, verify), the projection tables, their
+//! digest and the ledger's reports, the copy of an SQLite database into them (`hookledger
+//! migrate`, `replay --into postgres://…`) and back (`replay`), and [`PgShared`], the log that
+//! several `serve` nodes share, each with a working copy of its own (decision 0008,
+//! docs/operations.md).
 //!
 //! # Layout
 //! - [`schema`]: numbered migrations, recorded in the `schema_version` table; triggers refuse
@@ -20,6 +21,9 @@
 //! - `append`: [`PgLog::append_batch`], one transaction per batch under a transaction-scoped
 //!   advisory lock, so that writers on any number of connections take turns per batch.
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
+//! - `shared`: [`PgShared`], `store::shared::SharedLog` for a `serve` node's writer: a batch is
+//!   one transaction under the append lock, its events and projection rows written with one
+//!   statement per table; the node holds the build lock shared for its session.
 //! - `target`: what a build into a database checks first ([`PgLog::holds_events`],
 //!   [`PgLog::identity`]) and its lock ([`PgLog::try_lock_build`]).
 //! - `delivery`: outbound delivery state for workers on several nodes: due deliveries leased
@@ -45,6 +49,7 @@ mod ledger;
 mod projection;
 mod read;
 pub mod schema;
+mod shared;
 mod target;
 mod verify;
 
@@ -56,6 +61,7 @@ use store::{Appended, VerifyReport};
 pub use append::APPEND_LOCK_KEY;
 pub use delivery::Lease;
 pub use import::ImportReport;
+pub use shared::PgShared;
 pub use target::{BUILD_LOCK_KEY, BUILD_LOCK_WAIT};
 
 /// Errors of the PostgreSQL log. Handling: server-side failures (500) unless a variant says

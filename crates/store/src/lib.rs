@@ -35,6 +35,7 @@ pub mod projection;
 pub mod rebuild;
 pub mod requestlog;
 pub mod schema;
+pub mod shared;
 pub mod staging;
 pub mod verify;
 pub mod writer;
@@ -71,6 +72,10 @@ pub enum StoreError {
     /// bug or outside tampering; the writer refuses to go on.
     #[error("invariant violated: {0}")]
     Invariant(String),
+    /// The log shared with other nodes (PostgreSQL, [`shared::SharedLog`]) failed or cannot be
+    /// reached; nothing of the batch was acknowledged. Handling: 503, retry later.
+    #[error("shared log: {0}")]
+    Shared(String),
 }
 
 /// How durable a commit is (SQLite's `synchronous`).

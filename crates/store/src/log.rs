@@ -174,6 +174,9 @@ pub struct WriteCtx<'c> {
     pub(crate) direct: Cell<bool>,
     /// A failure to open the savepoint: the writer rolls the whole batch back.
     pub(crate) poisoned: RefCell<Option<StoreError>>,
+    /// True when the writer works on a copy of a shared log ([`crate::shared`]), where a job's
+    /// own SQL would reach this node's copy alone: refused.
+    pub(crate) shared: bool,
 }
 
 impl<'c> WriteCtx<'c> {
@@ -191,12 +194,20 @@ impl<'c> WriteCtx<'c> {
             appended: Vec::new(),
             direct: Cell::new(false),
             poisoned: RefCell::new(None),
+            shared: false,
         }
     }
 
     /// The connection, for a job's own SQL: the batch's staged rows are written first and the
     /// job's savepoint is opened (once).
     pub(crate) fn sql(&self) -> &'c Connection {
+        if self.shared && self.poisoned.borrow().is_none() {
+            *self.poisoned.borrow_mut() = Some(StoreError::Shared(
+                "a job's own SQL (tokens, subscriptions, deliveries) does not run on a shared \
+                 log yet"
+                    .into(),
+            ));
+        }
         if !self.direct.get() {
             self.direct.set(true);
             let opened = self

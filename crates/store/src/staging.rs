@@ -225,6 +225,24 @@ impl Prepared {
         self.len() == 0
     }
 
+    /// The documents, by kind then key: kind, key, text and the `seq` that wrote it.
+    pub fn docs(&self) -> impl Iterator<Item = (&str, &str, &str, u64)> {
+        self.docs.iter().flat_map(|(kind, docs)| {
+            docs.iter()
+                .map(move |(key, text, seq)| (kind.as_str(), key.as_str(), text.as_str(), *seq))
+        })
+    }
+
+    /// The journal lines, by `seq`, entry and line.
+    pub fn journal_lines(&self) -> &[JournalLine] {
+        &self.lines
+    }
+
+    /// The outbox rows, by `seq` and id.
+    pub fn outbox(&self) -> &[OutboxRow] {
+        &self.outbox
+    }
+
     fn doc(&self, kind: &str, key: &str) -> Option<&str> {
         let at = self
             .docs

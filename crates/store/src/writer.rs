@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::checkpoint::{Checkpointer, WriterCheckpoint};
 use crate::log::{Head, StagedEvents, WriteCtx};
 use crate::projection::Staging;
+use crate::shared::Shared;
 use crate::{Store, StoreError};
 
 /// The writer's limits.
@@ -94,10 +95,17 @@ pub type Observer = Arc<dyn Fn(&BatchReport, &[Event]) + Send + Sync>;
 type Reply = Box<dyn FnOnce(Result<(), WriteError>) + Send>;
 type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
 
+/// What the writer thread is sent.
+enum Msg {
+    Job(Job),
+    /// On a shared log: follow it now (between batches, without its lock).
+    Follow,
+}
+
 /// A handle for submitting jobs to the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Msg>,
 }
 
 impl Writer {
@@ -106,6 +114,28 @@ impl Writer {
         store: &Store,
         config: WriterConfig,
         observer: Option<Observer>,
+    ) -> Result<(Writer, JoinHandle<()>), StoreError> {
+        Writer::start(store, config, observer, None)
+    }
+
+    /// Starts the writer thread on `store` as the working copy of a log shared with other
+    /// nodes (see [`crate::shared`]): it first follows the shared log to its head (a new
+    /// node's copy is built here, before this returns), then every batch commits to the
+    /// shared log first.
+    pub fn spawn_shared(
+        store: &Store,
+        config: WriterConfig,
+        observer: Option<Observer>,
+        shared: Shared,
+    ) -> Result<(Writer, JoinHandle<()>), StoreError> {
+        Writer::start(store, config, observer, Some(shared))
+    }
+
+    fn start(
+        store: &Store,
+        config: WriterConfig,
+        observer: Option<Observer>,
+        mut shared: Option<Shared>,
     ) -> Result<(Writer, JoinHandle<()>), StoreError> {
         let conn = store.open_writer_connection()?;
         conn.pragma_update(None, "cache_size", -i64::from(WRITER_CACHE_KIB))?;
@@ -125,17 +155,23 @@ impl Writer {
         } else {
             None
         };
-        let state = WriterState {
+        let mut state = WriterState {
             head: Head::load(&conn)?,
             staging: Staging::new(config.doc_cache_bytes),
             events: RefCell::new(StagedEvents::default()),
             checkpointer,
         };
+        if let Some(shared) = shared.as_mut() {
+            follow_between_batches(&conn, &mut state, shared)?;
+        }
         let (jobs, queue) = mpsc::channel(config.queue_max.max(1));
+        if let Some(shared) = &shared {
+            spawn_follow_ticker(jobs.clone(), shared.interval)?;
+        }
         let batch_max = config.batch_max.max(1);
         let thread = std::thread::Builder::new()
             .name("hookledger-writer".into())
-            .spawn(move || run(conn, state, queue, batch_max, observer))
+            .spawn(move || run(conn, state, queue, batch_max, observer, shared))
             .map_err(|e| StoreError::Invariant(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { jobs }, thread))
     }
@@ -163,7 +199,7 @@ impl Writer {
             });
             (keep, reply)
         });
-        self.jobs.try_send(job).map_err(|e| match e {
+        self.jobs.try_send(Msg::Job(job)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WriteError::Busy,
             mpsc::error::TrySendError::Closed(_) => WriteError::Stopped,
         })?;
@@ -197,24 +233,97 @@ struct WriterState {
     checkpointer: Option<Checkpointer>,
 }
 
+/// Sends [`Msg::Follow`] every `interval` until the writer has stopped.
+fn spawn_follow_ticker(jobs: mpsc::Sender<Msg>, interval: Duration) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("hookledger-follow".into())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            match jobs.try_send(Msg::Follow) {
+                // A full queue: the writer is busy, and every batch follows anyway.
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        })
+        .map(drop)
+        .map_err(|e| StoreError::Invariant(format!("cannot start the follow thread: {e}")))
+}
+
+/// Follows the shared log to its head without its lock, each chunk in an SQLite transaction
+/// of its own. On failure the working copy is left as it was committed.
+fn follow_between_batches(
+    conn: &Connection,
+    state: &mut WriterState,
+    shared: &mut Shared,
+) -> Result<(), StoreError> {
+    let target = shared.log.head_seq()?;
+    if target < state.head.seq {
+        return Err(StoreError::Invariant(format!(
+            "this node's working copy holds {} events, more than the shared log's {target}: it \
+             belongs to another log (or the shared database was restored from an older \
+             backup); delete the copy and start again",
+            state.head.seq
+        )));
+    }
+    while state.head.seq < target {
+        let step_target = target.min(state.head.seq + crate::shared::FOLLOW_CHUNK as u64);
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut head = state.head.clone();
+        let followed = crate::shared::follow_to(
+            conn,
+            &state.staging,
+            &state.events,
+            &mut head,
+            shared,
+            step_target,
+        )
+        .and_then(|_| Ok(conn.execute_batch("COMMIT")?));
+        match followed {
+            Ok(()) => state.head = head,
+            Err(error) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                state.staging.forget();
+                state.events.borrow_mut().forget();
+                state.head = Head::load(conn)?;
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run(
     conn: Connection,
     mut state: WriterState,
-    mut queue: mpsc::Receiver<Job>,
+    mut queue: mpsc::Receiver<Msg>,
     batch_max: usize,
     observer: Option<Observer>,
+    mut shared: Option<Shared>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
     while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
+        let mut follow = false;
+        match first {
+            Msg::Job(job) => batch.push(job),
+            Msg::Follow => follow = true,
+        }
         while batch.len() < batch_max {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Follow) => follow = true,
                 Err(_) => break,
             }
         }
+        if batch.is_empty() {
+            if let (true, Some(shared)) = (follow, shared.as_mut()) {
+                if let Err(error) = follow_between_batches(&conn, &mut state, shared) {
+                    tracing::warn!(%error, "cannot follow the shared log; trying again");
+                }
+            }
+            continue;
+        }
         let started = Instant::now();
-        match commit_batch(&conn, &mut state, &mut batch) {
+        match commit_batch(&conn, &mut state, &mut batch, shared.as_mut()) {
             Ok((replies, appended)) => {
                 let report = BatchReport {
                     jobs: replies.len(),
@@ -256,6 +365,9 @@ fn run(
             Err((error, replies)) => {
                 tracing::error!(%error, "batch commit failed; the batch is rolled back");
                 let _ = conn.execute_batch("ROLLBACK");
+                if let Some(shared) = shared.as_mut() {
+                    shared.log.rollback();
+                }
                 state.staging.forget();
                 state.events.borrow_mut().forget();
                 let error = Arc::new(error);
@@ -293,6 +405,7 @@ fn commit_batch(
     conn: &Connection,
     state: &mut WriterState,
     batch: &mut Vec<Job>,
+    mut shared: Option<&mut Shared>,
 ) -> Result<(Replies, Vec<Event>), (StoreError, Replies)> {
     let mut replies: Replies = Vec::with_capacity(batch.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -301,9 +414,34 @@ fn commit_batch(
         batch.clear();
         return Err((e.into(), replies));
     }
+    if let Some(shared) = shared.as_mut() {
+        // Under the shared log's lock: what other nodes appended since the last batch joins
+        // the working copy first, so the jobs see the log as it is.
+        let followed = shared.log.begin().and_then(|target| {
+            if target < state.head.seq {
+                return Err(StoreError::Invariant(format!(
+                    "the shared log's head {target} is behind this node's working copy ({})",
+                    state.head.seq
+                )));
+            }
+            crate::shared::follow_to(
+                conn,
+                &state.staging,
+                &state.events,
+                &mut state.head,
+                shared,
+                target,
+            )
+        });
+        if let Err(e) = followed {
+            batch.clear();
+            return Err((e, replies));
+        }
+    }
     let mut appended: Vec<Event> = Vec::new();
     for job in batch.drain(..) {
         let mut ctx = WriteCtx::new(conn, &state.staging, &state.events, state.head.clone());
+        ctx.shared = shared.is_some();
         let (keep, reply) = job(&mut ctx);
         replies.push(reply);
         if let Some(error) = ctx.poisoned.take() {
@@ -326,16 +464,47 @@ fn commit_batch(
             appended.append(&mut ctx.appended);
         }
     }
-    let flushed = state
+    let Some(shared) = shared else {
+        let flushed = state
+            .events
+            .borrow_mut()
+            .flush(conn)
+            .and_then(|_| state.staging.flush(conn));
+        if let Err(e) = flushed {
+            return Err((e, replies));
+        }
+        return match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok((replies, appended)),
+            Err(e) => Err((e.into(), replies)),
+        };
+    };
+    // The shared log first: once it has committed, the batch is durable and is answered so,
+    // whatever becomes of the working copy's commit.
+    let prepared = match state.staging.prepare() {
+        Ok(prepared) => prepared,
+        Err(e) => return Err((e, replies)),
+    };
+    if let Err(e) = shared.log.commit(&appended, &prepared) {
+        return Err((e, replies));
+    }
+    let local = state
         .events
         .borrow_mut()
         .flush(conn)
-        .and_then(|_| state.staging.flush(conn));
-    if let Err(e) = flushed {
-        return Err((e, replies));
+        .and_then(|_| prepared.write(conn))
+        .and_then(|_| Ok(conn.execute_batch("COMMIT")?));
+    if let Err(error) = local {
+        tracing::warn!(
+            %error,
+            "the batch is in the shared log but not in this node's working copy; it will be \
+             followed from the shared log"
+        );
+        let _ = conn.execute_batch("ROLLBACK");
+        state.staging.forget();
+        state.events.borrow_mut().forget();
+        if let Ok(head) = Head::load(conn) {
+            state.head = head;
+        }
     }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok((replies, appended)),
-        Err(e) => Err((e.into(), replies)),
-    }
+    Ok((replies, appended))
 }

@@ -1,7 +1,8 @@
 //! The commands on PostgreSQL (`--features pg-tests`, a server at `HOOKLEDGER_TEST_PG`, as
 //! store-pg's tests): `migrate` from SQLite, then `verify`, `digest`, `events` and `ledger`
-//! print what they print on the SQLite file, and `replay` rebuilds its projections; the commands that do not run on PostgreSQL yet say so, exit 2,
-//! and create nothing.
+//! print what they print on the SQLite file, and `replay` rebuilds its projections; the commands
+//! that do not run on PostgreSQL yet say so, exit 2, and create nothing. Two `serve` nodes share
+//! one database, one of them killed midway.
 
 use std::path::{Path, PathBuf};
 
@@ -297,28 +298,34 @@ fn commands_that_do_not_run_on_postgresql_yet_say_so_and_create_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDb::create();
     let with_password = db.url.replacen("://postgres@", "://postgres:s3cret@", 1);
-    for args in [
-        vec!["serve", "--db", &with_password],
-        vec!["token", "create", "--role", "admin", "--db", &with_password],
+    for (args, reason) in [
+        (
+            vec!["serve", "--db", &with_password],
+            "on PostgreSQL every node needs the same admin token",
+        ),
+        (
+            vec!["token", "create", "--role", "admin", "--db", &with_password],
+            "does not run on PostgreSQL yet",
+        ),
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
             .args(&args)
             .current_dir(dir.path())
             .env_remove("HOOKLEDGER_DB")
+            .env_remove("HOOKLEDGER_ADMIN_TOKEN")
             .output()
             .expect("run");
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(
-            stderr.contains("does not run on PostgreSQL yet"),
-            "{stderr}"
-        );
+        assert!(stderr.contains(reason), "{stderr}");
         assert!(
             !stderr.contains("s3cret"),
             "the password is not printed: {stderr}"
         );
-        assert!(stderr.contains("postgres:***@"), "{stderr}");
+        if args[0] == "token" {
+            assert!(stderr.contains("postgres:***@"), "{stderr}");
+        }
     }
     let created: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
@@ -698,4 +705,195 @@ fn a_replay_into_postgresql_that_fails_after_sending_rows_says_what_the_target_h
     assert!(stderr.contains(advice), "{stderr}");
     assert_eq!(run_ok(&["verify", "--db", &db.url]), head);
     assert!(scratch_left(dir.path()).is_empty());
+}
+
+/// `serve` as a node on the PostgreSQL database `url`, its own files in `dir`.
+fn serve_node(url: &str, dir: &Path, port: u16) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
+        .args(["serve", "--db", url, "--bind", &format!("127.0.0.1:{port}")])
+        .current_dir(dir)
+        .env("HOOKLEDGER_ADMIN_TOKEN", "crash-test-token")
+        .env("HOOKLEDGER_NODE_DIR", dir)
+        .env_remove("HOOKLEDGER_DB")
+        .env_remove("WEBHOOK_SECRET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "serve on PostgreSQL did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// A JSON field of a response body, as text.
+fn field(body: &str, name: &str) -> String {
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+    match &value[name] {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn two_serve_nodes_share_one_log_and_a_node_killed_midway_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use crate::crash::{free_port, http};
+
+    let db = TestDb::create();
+    let dirs = [
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    ];
+    let ports = [free_port(), free_port()];
+    let mut nodes = [
+        serve_node(&db.url, dirs[0].path(), ports[0]),
+        serve_node(&db.url, dirs[1].path(), ports[1]),
+    ];
+    // Four senders, each sending to both nodes in turn: a new order each time (checked below),
+    // and every other time a status of one of five orders that every sender changes, so that
+    // both nodes append to the same streams and must see each other's events.
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for sender in 0..4 {
+        let (answered, stop) = (answered.clone(), stop.clone());
+        senders.push(std::thread::spawn(move || {
+            let statuses = ["pending", "processing", "shipped", "delivered"];
+            for n in 0..5_000usize {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let port = ports[(sender + n) % 2];
+                let order = format!("pg-{sender}-{n}");
+                let body =
+                    format!(r#"{{"order_number":"{order}","price":"1.00","status":"pending"}}"#);
+                if let Some((200, _)) = http(port, "POST", "/api/v2/webhooks/orders", &body) {
+                    answered.lock().expect("lock").push(order);
+                }
+                if n % 2 == 0 {
+                    let shared = format!(
+                        r#"{{"order_number":"shared-{}","price":"2.00","status":"{}"}}"#,
+                        n % 5,
+                        statuses[(n / 2 + sender) % 4]
+                    );
+                    let _ = http(port, "POST", "/api/v2/webhooks/orders", &shared);
+                }
+            }
+        }));
+    }
+    let wait_for = |count: usize| {
+        let started = std::time::Instant::now();
+        while answered.lock().expect("lock").len() < count
+            && started.elapsed() < std::time::Duration::from_secs(90)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    wait_for(200);
+    nodes[0].kill().expect("SIGKILL node 0");
+    let _ = nodes[0].wait();
+    // Node 1 goes on alone (requests to node 0 fail to connect and are not counted).
+    let before = answered.lock().expect("lock").len();
+    wait_for(before + 100);
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        let _ = sender.join();
+    }
+    let answered = answered.lock().expect("lock").clone();
+    assert!(answered.len() >= 300, "only {} answered", answered.len());
+
+    // One chain over both nodes' batches, and gapless: verify walks every seq from 1.
+    let verified = run_ok(&["verify", "--db", &db.url]);
+    let head: u64 = verified
+        .split_whitespace()
+        .nth(3)
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("verify said {verified}"));
+    let events = run_ok(&[
+        "events", "--db", &db.url, "--format", "ndjson", "--limit", "1000000",
+    ]);
+    let seqs: Vec<u64> = events
+        .lines()
+        .map(|line| field(line, "seq").parse().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (1..=head).collect::<Vec<_>>(), "a gapless seq");
+    let mut in_log = std::collections::HashSet::new();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("event");
+        if let Some(number) = event["payload"]["order_number"].as_str() {
+            in_log.insert(number.to_owned());
+        }
+    }
+    let missing: Vec<&String> = answered.iter().filter(|o| !in_log.contains(*o)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} requests answered 200 are not in the log: {:?}",
+        missing.len(),
+        answered.len(),
+        &missing[..missing.len().min(5)]
+    );
+
+    // The killed node comes back and follows the log; both nodes then hold PostgreSQL's state,
+    // and so does the same log replayed on SQLite.
+    nodes[0] = serve_node(&db.url, dirs[0].path(), ports[0]);
+    let digest = run_ok(&["digest", "--db", &db.url]).trim().to_owned();
+    for port in ports {
+        // A node reads its working copy, which follows the others' writes within 200 ms.
+        let started = std::time::Instant::now();
+        let mut body = String::new();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            let (status, answer) = http(port, "GET", "/api/digest", "").expect("digest");
+            assert_eq!(status, 200, "{answer}");
+            body = answer;
+            if field(&body, "digest") == digest {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(field(&body, "digest"), digest, "node on port {port}");
+        let (status, body) = http(port, "GET", "/api/verify", "").expect("verify");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(field(&body, "head_seq"), head.to_string());
+    }
+    let replayed_dir = tempfile::tempdir().expect("temp dir");
+    let replayed = replayed_dir.path().join("replayed.db");
+    let line = run_ok(&["replay", "--db", &db.url, "--into", path(&replayed)]);
+    assert_eq!(replayed_digest(&line), digest, "{line}");
+    // State outside the log is not shared by the nodes yet: refused, not kept by one node.
+    for (path, body) in [
+        ("/api/v1/tenant/tokens", r#"{"role":"auditor"}"#),
+        (
+            "/api/v1/tenant/webhooks/subscriptions",
+            r#"{"url":"https://example.com/hook","event":"*"}"#,
+        ),
+    ] {
+        let (status, answer) = http(ports[1], "POST", path, body).expect("answer");
+        assert_eq!(status, 501, "{path}: {answer}");
+        assert!(
+            answer.contains("not available on PostgreSQL yet"),
+            "{answer}"
+        );
+    }
+
+    // While nodes serve it, nothing may rebuild the database under them.
+    let refused = hookledger(&["replay", "--db", &db.url]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("served or being built"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    for node in &mut nodes {
+        node.kill().expect("kill");
+        let _ = node.wait();
+    }
 }

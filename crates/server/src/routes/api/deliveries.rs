@@ -151,6 +151,7 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "delivery retries")?;
     outbound::subscriptions::retry_delivery(&state.writer, &id)
         .await
         .map_err(api_error)?;

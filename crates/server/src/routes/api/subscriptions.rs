@@ -80,6 +80,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: SubscriptionRequest =
         parse_json(&body, "{\"url\", \"event\", \"secret\"?, \"ordered\"?}")?;
@@ -132,6 +133,7 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
     subscriptions::delete(&state.writer, &id)
         .await
         .map_err(api_error)?;
@@ -160,6 +162,7 @@ pub async fn rotate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: RotateRequest = parse_json(&body, "{\"secret\"?, \"grace_period_seconds\"?}")?;
     let grace = request
@@ -198,6 +201,7 @@ pub async fn redeliver(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "redelivery")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
     let report =

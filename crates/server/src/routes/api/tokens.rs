@@ -25,6 +25,7 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
+    crate::postgres::refuse_on_postgres(&state, "minted tokens")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("expected {{\"role\": \"auditor\"|\"admin\"}}: {e}"))

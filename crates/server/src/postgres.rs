@@ -1,0 +1,83 @@
+//! Serving on PostgreSQL (decision 8): the log is shared with the other nodes there, and this
+//! node keeps a working copy of it in an SQLite file of its own, which its writer follows and
+//! every read is served from.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use store::shared::{Shared, FOLLOW_INTERVAL_DEFAULT};
+use store::{Durability, Store};
+
+use crate::app::StartError;
+use crate::{ApiError, AppState};
+
+/// The shared log for this node's writer: the database at `url`, and the projectors that fold
+/// the events other nodes appended.
+pub fn shared(url: &str) -> Result<Shared, StartError> {
+    Ok(Shared {
+        log: Box::new(store_pg::PgShared::connect(url)?),
+        follow: Arc::new(|tx, event| projections::apply(*tx, event).map_err(|e| e.to_string())),
+        interval: FOLLOW_INTERVAL_DEFAULT,
+    })
+}
+
+/// Migrates the database at `url` (an empty one gets the schema) and opens this node's working
+/// copy at `path`. A copy that does not belong to this database's log (its head is not the
+/// shared log's event at that `seq`: another database, or one restored from an older backup)
+/// is only a cache: it is deleted and built again.
+pub fn working_copy(url: &str, path: &Path) -> Result<Store, StartError> {
+    let mut log = store_pg::PgLog::connect(url)?;
+    log.migrate()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+    }
+    // Durable enough: a commit lost here is followed again from PostgreSQL.
+    let store = Store::open(path, Durability::Normal)?;
+    let (_, local) = store.read(store::log::head)?;
+    let Some((seq, hash)) = local else {
+        return Ok(store);
+    };
+    let shared = log.read_events(seq - 1, 1)?;
+    if shared.first().is_some_and(|event| event.hash == hash) {
+        return Ok(store);
+    }
+    tracing::warn!(
+        copy = %path.display(),
+        seq,
+        "this node's working copy does not belong to the PostgreSQL log; building it again"
+    );
+    drop(store);
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(StartError::Io {
+                    what: format!("cannot delete the stale working copy {file}"),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(Store::open(path, Durability::Normal)?)
+}
+
+/// 501 on PostgreSQL for an admin action whose state lives outside the log (subscriptions,
+/// minted tokens, delivery retries): it must be shared by every node, which is not built yet
+/// (decision 8, slice 4).
+pub fn refuse_on_postgres(state: &AppState, what: &str) -> Result<(), ApiError> {
+    match state.postgres {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "{what}: not available on PostgreSQL yet; every node would need to share it \
+                 (docs/operations.md)"
+            ),
+        )),
+    }
+}
