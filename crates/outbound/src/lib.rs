@@ -8,6 +8,9 @@
 //! # Layout
 //! - [`worker`]: the delivery worker: a tokio task that turns new outbox rows into deliveries
 //!   (past a durable cursor) and sends due deliveries with bounded concurrency per endpoint.
+//! - [`on_postgres`]: the same worker for a `serve` node on PostgreSQL, one per node, on the
+//!   delivery state the nodes share there: deliveries leased, an attempt counted only under its
+//!   lease.
 //! - [`subscriptions`]: creating, deleting and rotating subscriptions; re-queueing deliveries.
 //! - [`send`]: one HTTP attempt, its headers and the classification of its outcome.
 //! - [`signing`]: `X-Signature` and Standard Webhooks signatures; secret generation.
@@ -24,6 +27,7 @@
 
 pub mod body;
 pub mod guard;
+pub mod on_postgres;
 pub mod policy;
 pub mod send;
 pub mod signing;
@@ -130,4 +134,7 @@ pub enum OutboundError {
     Client(#[from] reqwest::Error),
     #[error("a background task failed: {0}")]
     Task(String),
+    /// PostgreSQL failed or cannot be reached (the worker on PostgreSQL retries).
+    #[error(transparent)]
+    Postgres(#[from] store_pg::PgStoreError),
 }

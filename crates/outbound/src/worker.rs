@@ -34,7 +34,7 @@ use crate::subscriptions::event_matches;
 use crate::{delivery_id, Config, Observer, OutboundError};
 
 /// Outbox rows expanded per writer job (whole `seq`s, so a little more at times).
-const EXPAND_ROWS_MAX: u32 = 500;
+pub(crate) const EXPAND_ROWS_MAX: u32 = 500;
 /// How often the backlog gauges are refreshed.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a busy writer is retried before an attempt's record is given up (the delivery then
@@ -42,9 +42,9 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 const WRITE_BUSY_RETRY_MAX: Duration = Duration::from_secs(30);
 /// How long an attempt's outcome is retried while the writer fails (a disk fault) before it
 /// is given up (the delivery then stays pending and is attempted again: at least once).
-const RECORD_RETRY_MAX: Duration = Duration::from_secs(600);
+pub(crate) const RECORD_RETRY_MAX: Duration = Duration::from_secs(600);
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     domain::time::format_micros(Utc::now())
 }
 
@@ -378,7 +378,7 @@ fn skipped(mut delivery: Delivery, reason: &str) -> Delivery {
 }
 
 /// The deliveries one outbox row makes.
-fn deliveries_for(
+pub(crate) fn deliveries_for(
     row: &OutboxRow,
     subscriptions: &[Subscription],
     config: &Config,
@@ -448,7 +448,7 @@ struct Job {
 }
 
 /// Where and how a delivery is sent.
-struct Target {
+pub(crate) struct Target {
     url: String,
     /// The URL came through the API: the address guard applies.
     guarded: bool,
@@ -456,8 +456,28 @@ struct Target {
     vendor_secret: Option<String>,
 }
 
+impl Target {
+    /// The request that sends `delivery` here.
+    pub(crate) fn outgoing<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+        timeout: Duration,
+    ) -> Outgoing<'a> {
+        Outgoing {
+            url: &self.url,
+            guarded: self.guarded,
+            webhook_id: &delivery.id,
+            event: &delivery.event,
+            body: &delivery.body,
+            signing_secrets: self.secrets.iter().map(String::as_str).collect(),
+            vendor_secret: self.vendor_secret.as_deref(),
+            timeout,
+        }
+    }
+}
+
 /// Where a pending delivery goes now, or why it cannot go anywhere any more.
-fn resolve(
+pub(crate) fn resolve(
     config: &Config,
     endpoint: &str,
     subscription: Option<&Subscription>,
@@ -621,17 +641,10 @@ fn plan(
 /// One attempt: send, then record the outcome (and its effect on the subscription).
 async fn attempt(shared: Arc<Shared>, job: Job) {
     let Job { delivery, target } = job;
-    let out = Outgoing {
-        url: &target.url,
-        guarded: target.guarded,
-        webhook_id: &delivery.id,
-        event: &delivery.event,
-        body: &delivery.body,
-        signing_secrets: target.secrets.iter().map(String::as_str).collect(),
-        vendor_secret: target.vendor_secret.as_deref(),
-        timeout: shared.config.timeout,
-    };
-    let result = shared.sender.send(&out).await;
+    let result = shared
+        .sender
+        .send(&target.outgoing(&delivery, shared.config.timeout))
+        .await;
     shared.observer.attempted(&delivery.event, result.duration);
     let (outcome, retry_reason) = outcome_of(&shared.config, &delivery, &result);
     let status = outcome.status.clone();
@@ -694,7 +707,7 @@ where
 }
 
 /// The delivery's next state after `result`, and the retry reason when one is scheduled.
-fn outcome_of(
+pub(crate) fn outcome_of(
     config: &Config,
     delivery: &Delivery,
     result: &AttemptResult,

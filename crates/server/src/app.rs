@@ -148,10 +148,10 @@ impl Application {
         // Started once the listener is bound, so that a failed start leaves no worker behind.
         let outbound_config = settings.outbound_config();
         let outbound = OutboundState::new(&outbound_config)?;
-        let delivery_worker = if postgres.is_some() {
-            // Not yet on PostgreSQL (decision 8, slice 4): outbox rows are recorded, and
-            // delivered once the worker runs on leases.
-            tokio::spawn(async {})
+        let delivery_worker = if let Some(url) = &postgres {
+            // Every node runs one; they share the delivery state in PostgreSQL, with leases.
+            outbound::on_postgres::start(url, outbound_config, Arc::new(metrics.clone()), wake)
+                .await?
         } else {
             outbound::start(
                 store.clone(),

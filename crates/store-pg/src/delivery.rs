@@ -199,6 +199,24 @@ impl PgLog {
         Ok(leased)
     }
 
+    /// When the next pending delivery of one of `endpoints` becomes due after `now` (its next
+    /// attempt, or the end of its lease if that is later), for a dispatcher's sleep.
+    pub fn next_due_after(
+        &mut self,
+        endpoints: &[&str],
+        now: &str,
+    ) -> Result<Option<String>, PgStoreError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
+                 FROM deliveries WHERE status = 'pending' AND endpoint = ANY($1)
+                   AND GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)) > $2",
+                &[&endpoints, &now],
+            )?
+            .try_get(0)?)
+    }
+
     /// Deliveries of `endpoint` under a live lease, whichever node holds it: the attempts in
     /// flight across the cluster, for a per-endpoint limit that holds on every node together.
     pub fn leased_count(&mut self, endpoint: &str, now: &str) -> Result<u64, PgStoreError> {

@@ -709,8 +709,19 @@ fn a_replay_into_postgresql_that_fails_after_sending_rows_says_what_the_target_h
 
 /// `serve` as a node on the PostgreSQL database `url`, its own files in `dir`.
 fn serve_node(url: &str, dir: &Path, port: u16) -> std::process::Child {
+    serve_node_with(url, dir, port, &[])
+}
+
+/// [`serve_node`] with more environment variables.
+fn serve_node_with(
+    url: &str,
+    dir: &Path,
+    port: u16,
+    env: &[(&str, String)],
+) -> std::process::Child {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
         .args(["serve", "--db", url, "--bind", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(dir)
         .env("HOOKLEDGER_ADMIN_TOKEN", "crash-test-token")
         .env("HOOKLEDGER_NODE_DIR", dir)
@@ -896,4 +907,157 @@ fn two_serve_nodes_share_one_log_and_a_node_killed_midway_loses_nothing() {
         node.kill().expect("kill");
         let _ = node.wait();
     }
+}
+
+/// A receiver of seed 003's callbacks on a free port: answers 200 after `delay`, and records
+/// the `webhook-id` of every request (each arrival, so a delivery sent twice shows twice).
+fn callback_sink(
+    delay: std::time::Duration,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the sink");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let (mut id, mut length) = (None, 0usize);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':') {
+                            match name.to_ascii_lowercase().as_str() {
+                                "webhook-id" => id = Some(value.trim().to_owned()),
+                                "content-length" => length = value.trim().parse().unwrap_or(0),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    if let Some(id) = id {
+                        record.lock().expect("lock").push(id);
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if reader.get_mut().write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The customer deliveries in PostgreSQL by status.
+fn customer_deliveries(db: &TestDb) -> Vec<(String, String)> {
+    db.sql()
+        .query(
+            "SELECT id, status FROM deliveries WHERE endpoint = 'customer' ORDER BY id",
+            &[],
+        )
+        .expect("deliveries")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// Waits until every customer delivery is delivered and there are `count`; returns their ids.
+fn all_delivered(db: &TestDb, count: usize) -> Vec<String> {
+    let started = std::time::Instant::now();
+    loop {
+        let deliveries = customer_deliveries(db);
+        if deliveries.len() == count && deliveries.iter().all(|(_, s)| s == "delivered") {
+            return deliveries.into_iter().map(|(id, _)| id).collect();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "not all delivered: {deliveries:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
+    use crate::crash::{free_port, http};
+
+    let db = TestDb::create();
+    let (sink_port, seen) = callback_sink(std::time::Duration::from_millis(150));
+    let env = [
+        (
+            "CUSTOMER_WEBHOOK_URL",
+            format!("http://127.0.0.1:{sink_port}/callbacks"),
+        ),
+        ("CUSTOMER_SERVER_SECRET", "vendor-secret".to_owned()),
+        // A lease lasts the timeout plus 5 s: a killed node's deliveries are taken over soon.
+        ("HOOKLEDGER_DELIVERY_TIMEOUT_MS", "1000".to_owned()),
+    ];
+    let dirs = [
+        tempfile::tempdir().expect("temp dir"),
+        tempfile::tempdir().expect("temp dir"),
+    ];
+    let ports = [free_port(), free_port()];
+    let mut nodes = [
+        serve_node_with(&db.url, dirs[0].path(), ports[0], &env),
+        serve_node_with(&db.url, dirs[1].path(), ports[1], &env),
+    ];
+    let order = |n: usize| {
+        let body = format!(r#"{{"order_number":"cb-{n}","price":"1.00","status":"pending"}}"#);
+        let (status, answer) =
+            http(ports[n % 2], "POST", "/api/v2/webhooks/orders", &body).expect("answer");
+        assert_eq!(status, 200, "{answer}");
+    };
+
+    // Both nodes deliver (each order's first status is a callback): every one exactly once.
+    for n in 0..30 {
+        order(n);
+    }
+    let delivered = all_delivered(&db, 30);
+    let arrivals = seen.lock().expect("lock").clone();
+    let mut sorted = arrivals.clone();
+    sorted.sort();
+    assert_eq!(sorted, delivered, "each delivery arrived exactly once");
+
+    // Node 0 dies while deliveries are in flight: node 1 takes its leases over once they
+    // lapse, and every callback arrives (those on the wire at the kill may arrive twice).
+    for n in 30..60 {
+        order(n);
+    }
+    let started = std::time::Instant::now();
+    while seen.lock().expect("lock").len() < 34 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    nodes[0].kill().expect("SIGKILL node 0");
+    let _ = nodes[0].wait();
+    let delivered = all_delivered(&db, 60);
+    let arrivals = seen.lock().expect("lock").clone();
+    let distinct: std::collections::BTreeSet<&String> = arrivals.iter().collect();
+    assert_eq!(
+        distinct.into_iter().cloned().collect::<Vec<_>>(),
+        delivered,
+        "every delivery arrived"
+    );
+    assert!(
+        arrivals.len() <= 60 + 4,
+        "only deliveries in flight at the kill (4 leases per endpoint at most) arrive twice: {} \
+         arrivals",
+        arrivals.len()
+    );
+    nodes[1].kill().expect("kill");
+    let _ = nodes[1].wait();
 }

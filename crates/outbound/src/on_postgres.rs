@@ -1,0 +1,314 @@
+//! The delivery worker of a `serve` node on PostgreSQL (decision 0008, slice 4): every node
+//! runs one, and they share the delivery state in PostgreSQL (`store_pg::delivery`).
+//!
+//! Each round the dispatcher
+//! 1. expands outbox rows past the workers' shared cursor into deliveries: it plans them as the
+//!    SQLite worker does ([`crate::worker`]'s `deliveries_for`), then inserts them and moves
+//!    the cursor in one transaction, only if no other node moved the cursor meanwhile (else it
+//!    plans again from the new cursor);
+//! 2. leases due deliveries endpoint by endpoint (`FOR UPDATE SKIP LOCKED`, so two nodes never
+//!    take the same one; in stream order, so a stream's deliveries go one at a time over all
+//!    nodes), keeping at most `endpoint_concurrency_max` leases live per endpoint over the whole
+//!    cluster and `concurrency_max` attempts in flight on this node;
+//! 3. sleeps until the next delivery is due, a batch of this node commits, an attempt ends, or
+//!    `poll_interval` passes.
+//!
+//! A lease lasts the send timeout plus [`LEASE_MARGIN`]; an attempt's outcome counts only
+//! under the lease it was sent under. A node that dies mid-delivery leaves its leases to lapse,
+//! and then any node sends those deliveries again (at least once, as on SQLite after a crash).
+//!
+//! What runs on SQLite only so far: subscriptions (their API answers 501 on PostgreSQL, so the
+//! `subscribers` destination has nobody to deliver to), the backlog limit of a failing
+//! endpoint, and the backlog gauges. Seed 003's customer callbacks and seed 002's Zapier events
+//! are delivered here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use store::delivery::{delivery_status, Delivery};
+use store_pg::{Lease, PgLog, PgStoreError};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::body::destination;
+use crate::send::Sender;
+use crate::worker::{
+    deliveries_for, now_text, outcome_of, resolve, Target, EXPAND_ROWS_MAX, RECORD_RETRY_MAX,
+};
+use crate::{Config, Observer, OutboundError};
+
+/// How long a lease outlasts the send timeout, so that a live node's attempt is never taken
+/// over while it is on the wire.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The endpoints delivered to on PostgreSQL.
+const ENDPOINTS: [&str; 2] = [destination::CUSTOMER, destination::ZAPIER];
+
+/// One connection to PostgreSQL, made again after a failure.
+struct Connection {
+    url: String,
+    log: Mutex<Option<PgLog>>,
+}
+
+impl Connection {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut PgLog) -> Result<T, PgStoreError>,
+    ) -> Result<T, PgStoreError> {
+        let mut slot = self
+            .log
+            .lock()
+            .map_err(|_| PgStoreError::Invariant("the connection's lock is poisoned".into()))?;
+        let log = match slot.take() {
+            Some(log) => log,
+            None => PgLog::connect(&self.url)?,
+        };
+        let mut log = log;
+        let result = f(&mut log);
+        // A failed statement may have left the connection unusable: a new one next time.
+        if result.is_ok() {
+            *slot = Some(log);
+        }
+        result
+    }
+}
+
+/// Everything the dispatcher and its attempt tasks share.
+struct Shared {
+    pg: Arc<Connection>,
+    config: Config,
+    sender: Sender,
+    observer: Arc<dyn Observer>,
+    wake: Arc<Notify>,
+    /// This node's name in the leases it takes.
+    node: String,
+}
+
+/// Runs `f` on the worker's connection without blocking the runtime.
+async fn pg<T, F>(shared: &Shared, f: F) -> Result<T, OutboundError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut PgLog) -> Result<T, PgStoreError> + Send + 'static,
+{
+    let pg = shared.pg.clone();
+    tokio::task::spawn_blocking(move || pg.with(f))
+        .await
+        .map_err(|e| OutboundError::Task(e.to_string()))?
+        .map_err(OutboundError::from)
+}
+
+/// Starts this node's worker on the PostgreSQL database at `url` (migrated): sets the shared
+/// cursor on the cluster's first start (rows already in the outbox then are never sent), then
+/// runs the dispatcher until the returned task is aborted.
+pub async fn start(
+    url: &str,
+    config: Config,
+    observer: Arc<dyn Observer>,
+    wake: Arc<Notify>,
+) -> Result<JoinHandle<()>, OutboundError> {
+    let shared = Arc::new(Shared {
+        pg: Arc::new(Connection {
+            url: url.to_owned(),
+            log: Mutex::new(None),
+        }),
+        sender: Sender::new(config.guard.clone())?,
+        config,
+        observer,
+        wake,
+        node: format!(
+            "node-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+    });
+    pg(&shared, |log| log.init_outbox_cursor()).await?;
+    Ok(tokio::spawn(run(shared)))
+}
+
+async fn run(shared: Arc<Shared>) {
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut by_task: HashMap<tokio::task::Id, &'static str> = HashMap::new();
+    loop {
+        if let Err(e) = expand(&shared).await {
+            tracing::warn!(error = %e, "outbox expansion failed; retrying on the next round");
+        }
+        let next_due = match dispatch(&shared, &mut in_flight, &mut by_task).await {
+            Ok(next_due) => next_due,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery dispatch failed; retrying on the next round");
+                None
+            }
+        };
+        let sleep = next_due
+            .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(shared.config.poll_interval)
+            .min(shared.config.poll_interval);
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                by_task.remove(&task_id(done));
+            }
+        }
+        while let Some(done) = in_flight.try_join_next_with_id() {
+            by_task.remove(&task_id(done));
+        }
+    }
+}
+
+fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
+}
+
+/// Turns outbox rows past the shared cursor into deliveries until none is left.
+async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
+    loop {
+        let config = shared.config.clone();
+        let step = pg(shared, move |log| {
+            let cursor = log.outbox_cursor()?;
+            let rows = log.outbox_after(cursor, EXPAND_ROWS_MAX)?;
+            let Some(last) = rows.last() else {
+                return Ok(None);
+            };
+            let now = now_text();
+            let mut deliveries = Vec::new();
+            let mut skipped = Vec::new();
+            for row in &rows {
+                for new in deliveries_for(row, &[], &config, &now) {
+                    // As on SQLite: a destination without a URL is counted, not stored.
+                    if new.status == delivery_status::SKIPPED {
+                        skipped.push(new.event);
+                    } else {
+                        deliveries.push(new);
+                    }
+                }
+            }
+            let applied = log.apply_expansion(cursor, last.seq, &deliveries)?;
+            Ok(Some((applied, skipped)))
+        })
+        .await?;
+        match step {
+            None => return Ok(()),
+            Some((true, skipped)) => {
+                for event in &skipped {
+                    shared.observer.settled(event, delivery_status::SKIPPED);
+                }
+            }
+            // Another node expanded these rows first: plan again from its cursor.
+            Some((false, _)) => {}
+        }
+    }
+}
+
+/// Leases the due deliveries that fit in the free slots and starts their attempts; returns when
+/// the next one is due.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    in_flight: &mut JoinSet<()>,
+    by_task: &mut HashMap<tokio::task::Id, &'static str>,
+) -> Result<Option<DateTime<Utc>>, OutboundError> {
+    let now = now_text();
+    for endpoint in ENDPOINTS {
+        let free_here = shared
+            .config
+            .concurrency_max
+            .saturating_sub(in_flight.len());
+        if free_here == 0 {
+            break;
+        }
+        // An endpoint without its URL (or secret) set has nowhere to go: its deliveries wait.
+        let target = match resolve(&shared.config, endpoint, None, &now) {
+            Ok(target) => Arc::new(target),
+            Err(_) => continue,
+        };
+        let lease_for = shared.config.timeout + LEASE_MARGIN;
+        let until = domain::time::format_micros(
+            Utc::now() + chrono::Duration::from_std(lease_for).unwrap_or_default(),
+        );
+        let per_endpoint = shared.config.endpoint_concurrency_max.max(1) as u64;
+        let (node, now_owned, until_owned) = (shared.node.clone(), now.clone(), until.clone());
+        let leased = pg(shared, move |log| {
+            // The limit holds over every node: leases any node holds count.
+            let live = log.leased_count(endpoint, &now_owned)?;
+            let free = per_endpoint.saturating_sub(live).min(free_here as u64);
+            if free == 0 {
+                return Ok(Vec::new());
+            }
+            let lease = Lease {
+                owner: &node,
+                now: &now_owned,
+                until: &until_owned,
+            };
+            // Seed 003's and seed 002's callbacks are always ordered per stream.
+            log.lease_due(lease, endpoint, true, free as u32)
+        })
+        .await?;
+        for delivery in leased {
+            let handle = in_flight.spawn(attempt(
+                shared.clone(),
+                delivery,
+                target.clone(),
+                until.clone(),
+            ));
+            by_task.insert(handle.id(), endpoint);
+        }
+    }
+    let next = pg(shared, move |log| log.next_due_after(&ENDPOINTS, &now)).await?;
+    Ok(next.as_deref().and_then(domain::time::parse_rfc3339))
+}
+
+/// One attempt under a lease lasting until `until`: send, then record the outcome under that
+/// lease.
+async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, until: String) {
+    let result = shared
+        .sender
+        .send(&target.outgoing(&delivery, shared.config.timeout))
+        .await;
+    shared.observer.attempted(&delivery.event, result.duration);
+    let (outcome, retry_reason) = outcome_of(&shared.config, &delivery, &result);
+    let outcome = Arc::new(outcome);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    let recorded = loop {
+        let (outcome, node, until) = (outcome.clone(), shared.node.clone(), until.clone());
+        let step = pg(&shared, move |log| {
+            let lease = Lease {
+                owner: &node,
+                now: &outcome.now,
+                until: &until,
+            };
+            log.record_attempt(lease, &outcome)
+        })
+        .await;
+        match step {
+            Ok(recorded) => break Ok(recorded),
+            Err(e) if started.elapsed() < RECORD_RETRY_MAX => {
+                tracing::warn!(error = %e, delivery = delivery.id,
+                    "cannot record a delivery attempt yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    match recorded {
+        Ok(true) if outcome.status == delivery_status::PENDING => {
+            shared
+                .observer
+                .retrying(&delivery.event, retry_reason.unwrap_or("unknown"));
+        }
+        Ok(true) => shared.observer.settled(&delivery.event, &outcome.status),
+        // The lease had lapsed: the attempt under the newer lease is the one that counts.
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, delivery = delivery.id,
+                "cannot record a delivery attempt; it will be repeated once its lease lapses");
+        }
+    }
+    shared.wake.notify_one();
+}
