@@ -170,6 +170,24 @@ for r in of("deliver"):
 for r in of("deliver_delay"):
     w(f"| fresh deliveries {r['case']} | p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms |")
 w("")
+dc = of("deliver_customer")
+if dc:
+    base = next((r for r in dc if r["setup"] == "sqlite"), None)
+    w("### 5b. Seed 003's customer callbacks through `serve`: SQLite and PostgreSQL")
+    w("")
+    w("Orders posted over HTTP for a few seconds (16 connections in all), each making one callback to")
+    w("`CUSTOMER_WEBHOOK_URL`, a local receiver that answers 200 at once (`scripts/bench.d/sink.py`);")
+    w("the rate is the callbacks delivered over the span from the first delivery's creation to the last")
+    w("one's settlement, read from the database. One endpoint: at most 4 attempts in flight (the")
+    w("default `delivery_endpoint_concurrency_max`), counted over all nodes on PostgreSQL (leases).")
+    w("")
+    w("| setup | callbacks | seconds | deliveries/s | vs SQLite |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    names = {"sqlite": "SQLite, one node", "pg1": "PostgreSQL, one node", "pg2": "PostgreSQL, two nodes"}
+    for r in dc:
+        vs = ratio(r["per_s"], base["per_s"]) if base and r is not base else ""
+        w(f"| {names.get(r['setup'], r['setup'])} | {r['delivered']:,} | {float(r['seconds']):.2f} | {r['per_s']:,} | {vs} |")
+    w("")
 
 w("## Commands")
 w("")

@@ -171,7 +171,7 @@ pub fn serve(db: &DbArgs, bind: Option<String>) -> Outcome {
         let database = match &app.state().postgres {
             Some(url) => format!(
                 "{}, this node's working copy {}",
-                redact(url),
+                redact(url.url()),
                 app.state().settings.db.display()
             ),
             None => app.state().settings.db.display().to_string(),
@@ -396,15 +396,24 @@ pub fn events(args: &EventsArgs) -> Outcome {
 pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
     init_logging("warn");
     let settings = settings(db, None)?;
-    sqlite_only(&settings, "`token create`")?;
-    let store = Store::open(&settings.db, settings.durability)?;
-    let (writer, _thread) = store::Writer::spawn(&store, Default::default(), None)?;
     let token = server::auth::generate_token();
-    let stored = token.clone();
-    let role_owned = role.to_owned();
-    writer
-        .submit_blocking(move |ctx| ctx.insert_token(&stored, &role_owned))
-        .map_err(|e| CommandError::Usage(e.to_string()))??;
+    match location(&settings) {
+        Location::Postgres(url) => {
+            // Every node serving this database accepts it at once.
+            let mut log = open_postgres(&url)?;
+            let now = domain::time::format_micros(chrono::Utc::now());
+            log.insert_token(&token, role, &domain::DEFAULT_TENANT.to_string(), &now)?;
+        }
+        Location::Sqlite => {
+            let store = Store::open(&settings.db, settings.durability)?;
+            let (writer, _thread) = store::Writer::spawn(&store, Default::default(), None)?;
+            let stored = token.clone();
+            let role_owned = role.to_owned();
+            writer
+                .submit_blocking(move |ctx| ctx.insert_token(&stored, &role_owned))
+                .map_err(|e| CommandError::Usage(e.to_string()))??;
+        }
+    }
     println!("{token}");
     let article = if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
@@ -1020,13 +1029,18 @@ pub fn migrate(args: &MigrateArgs) -> Outcome {
         Some((seq, hash)) => format!("head seq {seq} hash {hash}"),
         None => "an empty log".to_owned(),
     };
+    // 6. The minted tokens (as their SHA-256): every node serving the database accepts them.
+    let tokens = source.read(store::ops::all_tokens)?;
+    let tokens_added = log.import_tokens(&tokens)?;
     println!(
         "migrated {count} events to {target} ({} copied, {} there already): {head} verified; \
-         {} projection rows rebuilt; digest {} on both",
+         {} projection rows rebuilt; digest {} on both; {} of {} tokens added",
         filled.imported.n_copied,
         filled.imported.n_already_present,
         filled.n_projection_rows,
-        filled.digest
+        filled.digest,
+        tokens_added,
+        tokens.len()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -169,7 +169,9 @@ impl Application {
             settings: Arc::new(settings),
             store,
             writer,
-            postgres: postgres.map(Into::into),
+            postgres: postgres
+                .as_deref()
+                .map(|url| Arc::new(crate::postgres::PgPool::new(url))),
             request_log,
             metrics,
             admin_token,

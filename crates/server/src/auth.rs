@@ -59,10 +59,17 @@ pub async fn role_of_token(state: &AppState, token: String) -> Result<Option<Rol
     if state.admin_token.matches(&token) {
         return Ok(Some(Role::Admin));
     }
-    let store = state.store.clone();
-    let identity =
-        actix_web::web::block(move || store.read(|conn| store::ops::token_identity(conn, &token)))
-            .await??;
+    let identity = match &state.postgres {
+        // Minted tokens are shared by every node: in PostgreSQL.
+        Some(pool) => pool.run(move |log| log.token_identity(&token)).await?,
+        None => {
+            let store = state.store.clone();
+            actix_web::web::block(move || {
+                store.read(|conn| store::ops::token_identity(conn, &token))
+            })
+            .await??
+        }
+    };
     let Some((role, tenant)) = identity else {
         return Ok(None);
     };

@@ -3,7 +3,9 @@
 //! every read is served from.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use store_pg::{PgLog, PgStoreError};
 
 use store::shared::{Shared, FOLLOW_INTERVAL_DEFAULT};
 use store::{Durability, Store};
@@ -79,5 +81,63 @@ pub fn refuse_on_postgres(state: &AppState, what: &str) -> Result<(), ApiError> 
                  (docs/operations.md)"
             ),
         )),
+    }
+}
+
+/// Connections to PostgreSQL for the handlers (minted tokens), made on demand and reused.
+pub struct PgPool {
+    url: String,
+    idle: Mutex<Vec<PgLog>>,
+}
+
+/// Connections kept open for reuse.
+const IDLE_MAX: usize = 8;
+
+impl PgPool {
+    pub fn new(url: &str) -> PgPool {
+        PgPool {
+            url: url.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs `f` on a connection, off the runtime's threads. A connection whose statement failed
+    /// is dropped (a new one is made next time). PostgreSQL unreachable or failing: 503.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgLog) -> Result<T, PgStoreError> + Send + 'static,
+    {
+        let pool = self.clone();
+        actix_web::web::block(move || {
+            let pooled = pool.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let mut log = match pooled {
+                Some(log) => log,
+                None => PgLog::connect(&pool.url)?,
+            };
+            let result = f(&mut log);
+            if result.is_ok() {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    if idle.len() < IDLE_MAX {
+                        idle.push(log);
+                    }
+                }
+            }
+            result
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            PgStoreError::Postgres(_) => ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("PostgreSQL is unavailable; retry later ({e})"),
+            ),
+            other => ApiError::internal(other),
+        })
     }
 }

@@ -38,8 +38,8 @@ pub struct AppState {
     /// which every read is served from (decision 8).
     pub store: Store,
     pub writer: Writer,
-    /// The PostgreSQL URL when the log is shared with other nodes there.
-    pub postgres: Option<Arc<str>>,
+    /// Connections to PostgreSQL when the log is shared with other nodes there.
+    pub postgres: Option<Arc<crate::postgres::PgPool>>,
     pub request_log: RequestLog,
     pub metrics: Metrics,
     /// The default tenant's admin token.

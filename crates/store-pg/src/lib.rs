@@ -30,6 +30,8 @@
 //!   with `FOR UPDATE SKIP LOCKED` and an expiry ([`PgLog::lease_due`]), an attempt recorded
 //!   only under the lease it was sent under ([`PgLog::record_attempt`]), outbox rows expanded into
 //!   deliveries with the cursor moved in the same transaction ([`PgLog::apply_expansion`]).
+//! - `tokens`: minted bearer tokens ([`PgLog::insert_token`], [`PgLog::token_identity`]), as
+//!   their SHA-256.
 //! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
 //!   number of rows in memory), each row checked by `store::verify::check_stored_row`, the
 //!   same code that checks SQLite's rows.
@@ -51,6 +53,7 @@ mod read;
 pub mod schema;
 mod shared;
 mod target;
+mod tokens;
 mod verify;
 
 use chrono::{DateTime, Utc};

@@ -173,6 +173,16 @@ const MIGRATIONS: &[&str] = &[
         seq  BIGINT NOT NULL
     );
     "#,
+    // 4: bearer tokens minted by an admin (operational, outside the digest), SQLite's table:
+    // every `serve` node on this database accepts them.
+    r#"
+    CREATE TABLE tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        role         TEXT NOT NULL,
+        tenant       TEXT NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,8 +1,8 @@
 //! The commands on PostgreSQL (`--features pg-tests`, a server at `HOOKLEDGER_TEST_PG`, as
 //! store-pg's tests): `migrate` from SQLite, then `verify`, `digest`, `events` and `ledger`
-//! print what they print on the SQLite file, and `replay` rebuilds its projections; the commands
-//! that do not run on PostgreSQL yet say so, exit 2, and create nothing. Two `serve` nodes share
-//! one database, one of them killed midway.
+//! print what they print on the SQLite file, and `replay` rebuilds its projections; what cannot
+//! run says so, exits 2, and creates nothing. Two `serve` nodes share one database (one of them
+//! killed midway), its minted tokens and its deliveries.
 
 use std::path::{Path, PathBuf};
 
@@ -105,11 +105,31 @@ fn migrate_copies_the_ledger_and_every_reading_command_agrees_with_the_sqlite_fi
     let db = TestDb::create();
     let sqlite_digest = run_ok(&["digest", "--db", path(&file)]);
     let sqlite_head = run_ok(&["verify", "--db", path(&file)]);
+    let auditor = run_ok(&["token", "create", "--role", "auditor", "--db", path(&file)]);
 
     let migrated = run_ok(&["migrate", "--from", path(&file), "--to", &db.url]);
     assert!(migrated.starts_with("migrated "), "{migrated}");
     assert!(migrated.contains(sqlite_digest.trim()), "{migrated}");
     assert!(migrated.contains(" 0 there already"), "{migrated}");
+    assert!(
+        migrated.trim_end().ends_with("; 1 of 1 tokens added"),
+        "{migrated}"
+    );
+    // The token is there as its SHA-256, with its role.
+    let stored: Vec<(String, String)> = db
+        .sql()
+        .query("SELECT token_sha256, role FROM tokens", &[])
+        .expect("tokens")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(
+        stored,
+        vec![(
+            store::ops::token_digest(auditor.trim()),
+            "auditor".to_owned()
+        )]
+    );
     // The scratch files of the rebuild are gone; the source is as it was.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
@@ -294,39 +314,28 @@ fn migrate_resumes_a_copy_of_a_log_that_grew_and_refuses_another_log() {
 }
 
 #[test]
-fn commands_that_do_not_run_on_postgresql_yet_say_so_and_create_nothing() {
+fn serve_without_an_admin_token_and_readers_of_an_empty_database_refuse_and_create_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDb::create();
     let with_password = db.url.replacen("://postgres@", "://postgres:s3cret@", 1);
-    for (args, reason) in [
-        (
-            vec!["serve", "--db", &with_password],
-            "on PostgreSQL every node needs the same admin token",
-        ),
-        (
-            vec!["token", "create", "--role", "admin", "--db", &with_password],
-            "does not run on PostgreSQL yet",
-        ),
-    ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
-            .args(&args)
-            .current_dir(dir.path())
-            .env_remove("HOOKLEDGER_DB")
-            .env_remove("HOOKLEDGER_ADMIN_TOKEN")
-            .output()
-            .expect("run");
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(reason), "{stderr}");
-        assert!(
-            !stderr.contains("s3cret"),
-            "the password is not printed: {stderr}"
-        );
-        if args[0] == "token" {
-            assert!(stderr.contains("postgres:***@"), "{stderr}");
-        }
-    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookledger"))
+        .args(["serve", "--db", &with_password])
+        .current_dir(dir.path())
+        .env_remove("HOOKLEDGER_DB")
+        .env_remove("HOOKLEDGER_ADMIN_TOKEN")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("on PostgreSQL every node needs the same admin token"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("s3cret"),
+        "the password is not printed: {stderr}"
+    );
     let created: Vec<_> = std::fs::read_dir(dir.path())
         .expect("list")
         .filter_map(|e| e.ok())
@@ -879,21 +888,46 @@ fn two_serve_nodes_share_one_log_and_a_node_killed_midway_loses_nothing() {
     let replayed = replayed_dir.path().join("replayed.db");
     let line = run_ok(&["replay", "--db", &db.url, "--into", path(&replayed)]);
     assert_eq!(replayed_digest(&line), digest, "{line}");
-    // State outside the log is not shared by the nodes yet: refused, not kept by one node.
-    for (path, body) in [
-        ("/api/v1/tenant/tokens", r#"{"role":"auditor"}"#),
-        (
-            "/api/v1/tenant/webhooks/subscriptions",
-            r#"{"url":"https://example.com/hook","event":"*"}"#,
-        ),
-    ] {
-        let (status, answer) = http(ports[1], "POST", path, body).expect("answer");
-        assert_eq!(status, 501, "{path}: {answer}");
-        assert!(
-            answer.contains("not available on PostgreSQL yet"),
-            "{answer}"
+    // A token minted on one node (over HTTP, or with `token create`) is accepted by the other.
+    let (status, answer) = http(
+        ports[1],
+        "POST",
+        "/api/v1/tenant/tokens",
+        r#"{"role":"auditor"}"#,
+    )
+    .expect("mint");
+    assert_eq!(status, 201, "{answer}");
+    let minted = field(&answer, "token");
+    let created = hookledger(&["token", "create", "--role", "auditor", "--db", &db.url]);
+    assert_eq!(created.status.code(), Some(0), "{created:?}");
+    for token in [minted, stdout(&created).trim().to_owned()] {
+        let read = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg("-H")
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(format!("http://127.0.0.1:{}/api/events?limit=1", ports[0]))
+            .output()
+            .expect("curl");
+        assert_eq!(
+            String::from_utf8_lossy(&read.stdout),
+            "200",
+            "token {token}"
         );
     }
+
+    // Subscriptions are not shared by the nodes yet: refused, not kept by one node.
+    let (status, answer) = http(
+        ports[1],
+        "POST",
+        "/api/v1/tenant/webhooks/subscriptions",
+        r#"{"url":"https://example.com/hook","event":"*"}"#,
+    )
+    .expect("answer");
+    assert_eq!(status, 501, "{answer}");
+    assert!(
+        answer.contains("not available on PostgreSQL yet"),
+        "{answer}"
+    );
 
     // While nodes serve it, nothing may rebuild the database under them.
     let refused = hookledger(&["replay", "--db", &db.url]);

@@ -25,7 +25,6 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "minted tokens")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("expected {{\"role\": \"auditor\"|\"admin\"}}: {e}"))
@@ -34,11 +33,20 @@ pub async fn create(
         .ok_or_else(|| ApiError::bad_request("role: must be \"auditor\" or \"admin\""))?;
     let token = generate_token();
     let stored = token.clone();
-    state
-        .writer
-        .submit(move |ctx| ctx.insert_token(&stored, role.as_str()))
-        .await
-        .map_err(|e| ApiError::write_failed(&e))?
-        .map_err(|e| ApiError::store_failed(&e))?;
+    match &state.postgres {
+        // Every node accepts it: stored in PostgreSQL, not in this node's working copy.
+        Some(pool) => {
+            let tenant = domain::DEFAULT_TENANT.to_string();
+            let now = domain::time::format_micros(chrono::Utc::now());
+            pool.run(move |log| log.insert_token(&stored, role.as_str(), &tenant, &now))
+                .await?
+        }
+        None => state
+            .writer
+            .submit(move |ctx| ctx.insert_token(&stored, role.as_str()))
+            .await
+            .map_err(|e| ApiError::write_failed(&e))?
+            .map_err(|e| ApiError::store_failed(&e))?,
+    }
     Ok(HttpResponse::Created().json(json!({ "token": token, "role": role.as_str() })))
 }
