@@ -10,15 +10,19 @@ function setup(thread)
   thread_id = thread_id + 1
   table.insert(threads, thread)
 end
+-- wrk ... -- PREFIX: order numbers start with PREFIX (default B), so that several wrk at once
+-- send different orders.
+local prefix = "B"
 function init(args)
+  if args[1] then prefix = args[1] end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
 function request()
   counter = counter + 1
   local body = string.format(
-    '{"order_number":"B-%d-%d","product":"Nike Shoes","price":99.99,"quantity":1,"email":"customer@example.com","status":"pending"}',
-    id, counter)
+    '{"order_number":"%s-%d-%d","product":"Nike Shoes","price":99.99,"quantity":1,"email":"customer@example.com","status":"pending"}',
+    prefix, id, counter)
   return wrk.format(nil, "/api/v2/webhooks/orders", nil, body)
 end
 function response(status, headers, body)

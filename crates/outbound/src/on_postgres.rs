@@ -14,7 +14,10 @@
 //!    `poll_interval` passes.
 //!
 //! A lease lasts the send timeout plus [`LEASE_MARGIN`]; an attempt's outcome counts only
-//! under the lease it was sent under. A node that dies mid-delivery leaves its leases to lapse,
+//! under the lease it was sent under. The worker's commits do not wait for PostgreSQL's disk
+//! flush (`synchronous_commit = off` on its connection): one lost in a crash of the server
+//! means a delivery sent again, which at-least-once allows, and a commit per attempt would
+//! otherwise cost a flush. A node that dies mid-delivery leaves its leases to lapse,
 //! and then any node sends those deliveries again (at least once, as on SQLite after a crash).
 //!
 //! What runs on SQLite only so far: subscriptions (their API answers 501 on PostgreSQL, so the
@@ -61,11 +64,15 @@ impl Connection {
             .log
             .lock()
             .map_err(|_| PgStoreError::Invariant("the connection's lock is poisoned".into()))?;
-        let log = match slot.take() {
+        let mut log = match slot.take() {
             Some(log) => log,
-            None => PgLog::connect(&self.url)?,
+            None => {
+                let mut log = PgLog::connect(&self.url)?;
+                // Delivery bookkeeping: a commit lost in a crash means a delivery sent again.
+                log.relax_commit_durability()?;
+                log
+            }
         };
-        let mut log = log;
         let result = f(&mut log);
         // A failed statement may have left the connection unusable: a new one next time.
         if result.is_ok() {
@@ -75,9 +82,24 @@ impl Connection {
     }
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A client's drop blocks on its own runtime: never on the async runtime's threads
+        // (the worker's task is dropped there when the server stops).
+        if let Some(log) = self.log.get_mut().ok().and_then(Option::take) {
+            let _ = std::thread::Builder::new()
+                .name("hookledger-pg-close".into())
+                .spawn(move || drop(log));
+        }
+    }
+}
+
 /// Everything the dispatcher and its attempt tasks share.
 struct Shared {
+    /// The dispatcher's connection (expansion, leases).
     pg: Arc<Connection>,
+    /// The attempts' connection (their outcomes), so that they do not wait for a dispatch.
+    records: Arc<Connection>,
     config: Config,
     sender: Sender,
     observer: Arc<dyn Observer>,
@@ -86,13 +108,22 @@ struct Shared {
     node: String,
 }
 
-/// Runs `f` on the worker's connection without blocking the runtime.
+/// Runs `f` on the dispatcher's connection without blocking the runtime.
 async fn pg<T, F>(shared: &Shared, f: F) -> Result<T, OutboundError>
 where
     T: Send + 'static,
     F: FnOnce(&mut PgLog) -> Result<T, PgStoreError> + Send + 'static,
 {
-    let pg = shared.pg.clone();
+    on(&shared.pg, f).await
+}
+
+/// Runs `f` on `connection` without blocking the runtime.
+async fn on<T, F>(connection: &Arc<Connection>, f: F) -> Result<T, OutboundError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut PgLog) -> Result<T, PgStoreError> + Send + 'static,
+{
+    let pg = connection.clone();
     tokio::task::spawn_blocking(move || pg.with(f))
         .await
         .map_err(|e| OutboundError::Task(e.to_string()))?
@@ -113,6 +144,10 @@ pub async fn start(
             url: url.to_owned(),
             log: Mutex::new(None),
         }),
+        records: Arc::new(Connection {
+            url: url.to_owned(),
+            log: Mutex::new(None),
+        }),
         sender: Sender::new(config.guard.clone())?,
         config,
         observer,
@@ -130,9 +165,14 @@ pub async fn start(
 async fn run(shared: Arc<Shared>) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
     let mut by_task: HashMap<tokio::task::Id, &'static str> = HashMap::new();
+    // Expansion runs when this node committed a batch (the writer's wake) or after a sleep
+    // (other nodes' batches); an attempt that ended only frees a slot for the next lease.
+    let mut expand_now = true;
     loop {
-        if let Err(e) = expand(&shared).await {
-            tracing::warn!(error = %e, "outbox expansion failed; retrying on the next round");
+        if expand_now {
+            if let Err(e) = expand(&shared).await {
+                tracing::warn!(error = %e, "outbox expansion failed; retrying on the next round");
+            }
         }
         let next_due = match dispatch(&shared, &mut in_flight, &mut by_task).await {
             Ok(next_due) => next_due,
@@ -145,13 +185,14 @@ async fn run(shared: Arc<Shared>) {
             .map(|due| (due - Utc::now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(shared.config.poll_interval)
             .min(shared.config.poll_interval);
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            _ = tokio::time::sleep(sleep) => {}
+        expand_now = tokio::select! {
+            _ = shared.wake.notified() => true,
+            _ = tokio::time::sleep(sleep) => true,
             Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                 by_task.remove(&task_id(done));
+                false
             }
-        }
+        };
         while let Some(done) = in_flight.try_join_next_with_id() {
             by_task.remove(&task_id(done));
         }
@@ -230,22 +271,19 @@ async fn dispatch(
         let until = domain::time::format_micros(
             Utc::now() + chrono::Duration::from_std(lease_for).unwrap_or_default(),
         );
-        let per_endpoint = shared.config.endpoint_concurrency_max.max(1) as u64;
+        let per_endpoint =
+            u32::try_from(shared.config.endpoint_concurrency_max.max(1)).unwrap_or(u32::MAX);
+        let free_here = u32::try_from(free_here).unwrap_or(u32::MAX);
         let (node, now_owned, until_owned) = (shared.node.clone(), now.clone(), until.clone());
         let leased = pg(shared, move |log| {
-            // The limit holds over every node: leases any node holds count.
-            let live = log.leased_count(endpoint, &now_owned)?;
-            let free = per_endpoint.saturating_sub(live).min(free_here as u64);
-            if free == 0 {
-                return Ok(Vec::new());
-            }
             let lease = Lease {
                 owner: &node,
                 now: &now_owned,
                 until: &until_owned,
             };
+            // The per-endpoint limit holds over every node: leases any node holds count.
             // Seed 003's and seed 002's callbacks are always ordered per stream.
-            log.lease_due(lease, endpoint, true, free as u32)
+            log.lease_due_capped(lease, endpoint, true, free_here, per_endpoint)
         })
         .await?;
         for delivery in leased {
@@ -276,7 +314,7 @@ async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, u
     let mut pause = Duration::from_millis(50);
     let recorded = loop {
         let (outcome, node, until) = (outcome.clone(), shared.node.clone(), until.clone());
-        let step = pg(&shared, move |log| {
+        let step = on(&shared.records, move |log| {
             let lease = Lease {
                 owner: &node,
                 now: &outcome.now,
@@ -310,5 +348,4 @@ async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, u
                 "cannot record a delivery attempt; it will be repeated once its lease lapses");
         }
     }
-    shared.wake.notify_one();
 }

@@ -90,6 +90,18 @@ pub struct PgPool {
     idle: Mutex<Vec<PgLog>>,
 }
 
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        // A client's drop blocks on its own runtime: never on the async runtime's threads.
+        let idle = self.idle.get_mut().map(std::mem::take).unwrap_or_default();
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("hookledger-pg-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
+}
+
 /// Connections kept open for reuse.
 const IDLE_MAX: usize = 8;
 

@@ -22,7 +22,7 @@
 //! text order is time order here as in SQLite.
 
 use postgres::Row;
-use store::delivery::{Attempt, AttemptOutcome, Delivery, OUTBOX_CURSOR};
+use store::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryFilter, OUTBOX_CURSOR};
 use store::projection::OutboxRow;
 
 use crate::append::{to_i64, to_u32, to_u64};
@@ -44,6 +44,16 @@ pub struct Lease<'a> {
 }
 
 impl PgLog {
+    /// Lets this connection's commits return before PostgreSQL has flushed them to disk
+    /// (`synchronous_commit = off`), for a delivery worker's bookkeeping: a commit lost in a
+    /// crash of the server (its last few hundred milliseconds) leaves the delivery pending, or
+    /// the outbox rows unexpanded, and they are sent again: at least once, as after a crash of
+    /// a node. The log's batches never use such a connection.
+    pub fn relax_commit_durability(&mut self) -> Result<(), PgStoreError> {
+        self.client.batch_execute("SET synchronous_commit = off")?;
+        Ok(())
+    }
+
     /// Sets the delivery workers' cursor over `proj_outbox` on their first start, to the
     /// outbox's last `seq` (rows already there then are never sent); later starts, on any
     /// node, leave it where it is. Returns the cursor.
@@ -160,27 +170,8 @@ impl PgLog {
         ordered: bool,
         limit: u32,
     ) -> Result<Vec<Delivery>, PgStoreError> {
-        let first_of_stream = if ordered {
-            "AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                 WHERE e.status = 'pending' AND e.endpoint = d.endpoint AND e.stream = d.stream
-                   AND (e.seq < d.seq OR (e.seq = d.seq AND e.id < d.id)))"
-        } else {
-            ""
-        };
         let rows = self.client.query(
-            &format!(
-                "WITH due AS (
-                     SELECT d.id AS due_id FROM deliveries AS d
-                     WHERE d.status = 'pending' AND d.endpoint = $1 AND d.next_attempt_at <= $2
-                       AND (d.lease_until IS NULL OR d.lease_until <= $2)
-                       {first_of_stream}
-                     ORDER BY d.next_attempt_at, d.seq
-                     LIMIT $3
-                     FOR UPDATE SKIP LOCKED)
-                 UPDATE deliveries SET lease_owner = $4, lease_until = $5
-                 FROM due WHERE deliveries.id = due.due_id
-                 RETURNING {DELIVERY_COLUMNS}"
-            ),
+            &lease_sql(ordered, "$3"),
             &[
                 &endpoint,
                 &lease.now,
@@ -189,18 +180,13 @@ impl PgLog {
                 &lease.until,
             ],
         )?;
-        let mut leased = rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        leased.sort_by(|a, b| {
-            (&a.next_attempt_at, a.seq, &a.id).cmp(&(&b.next_attempt_at, b.seq, &b.id))
-        });
-        Ok(leased)
+        leased_in_order(&rows)
     }
 
-    /// When the next pending delivery of one of `endpoints` becomes due after `now` (its next
-    /// attempt, or the end of its lease if that is later), for a dispatcher's sleep.
+    /// When something of `endpoints` next becomes due after `now`: a pending delivery's next
+    /// attempt, or a lease's end (its delivery is then due again), for a dispatcher's sleep.
+    /// Both read an index from `now` on (retries scheduled later, live leases), so the cost
+    /// does not grow with the deliveries due already.
     pub fn next_due_after(
         &mut self,
         endpoints: &[&str],
@@ -209,12 +195,50 @@ impl PgLog {
         Ok(self
             .client
             .query_one(
-                "SELECT MIN(GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)))
-                 FROM deliveries WHERE status = 'pending' AND endpoint = ANY($1)
-                   AND GREATEST(next_attempt_at, COALESCE(lease_until, next_attempt_at)) > $2",
+                "SELECT LEAST(
+                     (SELECT MIN(next_attempt_at) FROM deliveries
+                      WHERE status = 'pending' AND endpoint = ANY($1) AND next_attempt_at > $2),
+                     (SELECT MIN(lease_until) FROM deliveries
+                      WHERE status = 'pending' AND endpoint = ANY($1) AND lease_until > $2))",
                 &[&endpoints, &now],
             )?
             .try_get(0)?)
+    }
+
+    /// Like [`PgLog::lease_due`], keeping the live leases of `endpoint` over every node at
+    /// `cap` at most: in one transaction under a lock of the endpoint's own (so that two
+    /// nodes leasing at once count each other's leases), it leases at most `limit` and at
+    /// most `cap` minus the leases live now.
+    pub fn lease_due_capped(
+        &mut self,
+        lease: Lease<'_>,
+        endpoint: &str,
+        ordered: bool,
+        limit: u32,
+        cap: u32,
+    ) -> Result<Vec<Delivery>, PgStoreError> {
+        let mut tx = self.client.transaction()?;
+        tx.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock({})",
+            endpoint_lock_key(endpoint)
+        ))?;
+        let rows = tx.query(
+            &lease_sql(
+                ordered,
+                "GREATEST(0, LEAST($3, $6 - (SELECT COUNT(*) FROM deliveries
+                     WHERE status = 'pending' AND endpoint = $1 AND lease_until > $2)))",
+            ),
+            &[
+                &endpoint,
+                &lease.now,
+                &i64::from(limit),
+                &lease.owner,
+                &lease.until,
+                &i64::from(cap),
+            ],
+        )?;
+        tx.commit()?;
+        leased_in_order(&rows)
     }
 
     /// Deliveries of `endpoint` under a live lease, whichever node holds it: the attempts in
@@ -245,14 +269,20 @@ impl PgLog {
         let settled_at = outcome.settled_at();
         let last_error = outcome.last_error();
         let status_code = a.status_code.map(i64::from);
-        let mut tx = self.client.transaction()?;
-        let Some(row) = tx.query_opt(
-            "UPDATE deliveries SET status = $2, attempts = attempts + 1,
-             round_attempts = round_attempts + 1, next_attempt_at = $3, last_error = $4,
-             last_status_code = $5, updated_at = $6, settled_at = $7,
-             lease_owner = NULL, lease_until = NULL
-             WHERE id = $1 AND status = 'pending' AND lease_owner = $8 AND lease_until = $9
-             RETURNING attempts",
+        // One statement, so one round trip and atomic: no attempt row unless the lease held.
+        let recorded = self.client.query_opt(
+            "WITH settled AS (
+                 UPDATE deliveries SET status = $2, attempts = attempts + 1,
+                 round_attempts = round_attempts + 1, next_attempt_at = $3, last_error = $4,
+                 last_status_code = $5, updated_at = $6, settled_at = $7,
+                 lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND status = 'pending' AND lease_owner = $8 AND lease_until = $9
+                 RETURNING id, attempts)
+             INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_us,
+                 outcome, status_code, response_body, error)
+             SELECT id, attempts, $10::text, $11::bigint, $12::text, $5::bigint, $13::text,
+                 $14::text FROM settled
+             RETURNING attempt_no",
             &[
                 &a.delivery_id,
                 &outcome.status,
@@ -263,28 +293,14 @@ impl PgLog {
                 &settled_at,
                 &lease.owner,
                 &lease.until,
-            ],
-        )?
-        else {
-            return Ok(false);
-        };
-        let attempt_no: i64 = row.try_get(0)?;
-        tx.execute(
-            "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_us,
-             outcome, status_code, response_body, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &a.delivery_id,
-                &attempt_no,
                 &a.started_at,
                 &to_i64(a.duration_us, "duration_us")?,
                 &a.outcome,
-                &status_code,
                 &a.response_body,
                 &a.error,
             ],
         )?;
-        tx.commit()?;
-        Ok(true)
+        Ok(recorded.is_some())
     }
 
     /// Gives a lease back without an attempt (the node is stopping): the delivery is due again
@@ -296,6 +312,33 @@ impl PgLog {
             &[&id, &lease.owner, &lease.until],
         )?;
         Ok(changed == 1)
+    }
+
+    /// Deliveries by `filter`, newest event first (skipped ones only when asked for), as
+    /// `store::delivery::deliveries` lists them on SQLite.
+    pub fn deliveries(&mut self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, PgStoreError> {
+        let before = filter
+            .before_seq
+            .map(|seq| to_i64(seq, "before_seq"))
+            .transpose()?;
+        let rows = self.client.query(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries
+                 WHERE (($1::text IS NULL AND status <> 'skipped') OR status = $1)
+                   AND ($2::text IS NULL OR event = $2)
+                   AND ($3::text IS NULL OR subscription_id = $3)
+                   AND ($4::bigint IS NULL OR seq < $4)
+                 ORDER BY seq DESC, id LIMIT $5"
+            ),
+            &[
+                &filter.status,
+                &filter.event,
+                &filter.subscription_id,
+                &before,
+                &i64::from(filter.limit),
+            ],
+        )?;
+        rows.iter().map(delivery_from_row).collect()
     }
 
     /// One delivery, leased or not.
@@ -376,6 +419,58 @@ fn insert_deliveries(
         )?;
     }
     Ok(inserted)
+}
+
+/// The statement that leases due deliveries of `$1` at `$2` for owner `$4` until `$5`, at most
+/// `limit` of them (an SQL expression).
+fn lease_sql(ordered: bool, limit: &str) -> String {
+    // The first pending delivery of its stream, by (`seq`, id): a correlated subquery, so that
+    // every candidate costs one probe of the (endpoint, stream, seq) index whatever the
+    // statistics say (as an anti-join on stale statistics, the planner probed by endpoint alone
+    // and read every pending delivery per candidate).
+    let first_of_stream = if ordered {
+        "AND d.id = (SELECT e.id FROM deliveries AS e
+             WHERE e.status = 'pending' AND e.endpoint = d.endpoint AND e.stream = d.stream
+             ORDER BY e.seq, e.id LIMIT 1)"
+    } else {
+        ""
+    };
+    format!(
+        "WITH due AS (
+             SELECT d.id AS due_id FROM deliveries AS d
+             WHERE d.status = 'pending' AND d.endpoint = $1 AND d.next_attempt_at <= $2
+               AND (d.lease_until IS NULL OR d.lease_until <= $2)
+               {first_of_stream}
+             ORDER BY d.next_attempt_at, d.seq
+             LIMIT {limit}
+             FOR UPDATE SKIP LOCKED)
+         UPDATE deliveries SET lease_owner = $4, lease_until = $5
+         FROM due WHERE deliveries.id = due.due_id
+         RETURNING {DELIVERY_COLUMNS}"
+    )
+}
+
+/// Leased rows as deliveries, soonest first, then by `seq`.
+fn leased_in_order(rows: &[Row]) -> Result<Vec<Delivery>, PgStoreError> {
+    let mut leased = rows
+        .iter()
+        .map(delivery_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    leased.sort_by(|a, b| {
+        (&a.next_attempt_at, a.seq, &a.id).cmp(&(&b.next_attempt_at, b.seq, &b.id))
+    });
+    Ok(leased)
+}
+
+/// The key of the advisory lock under which nodes lease deliveries of `endpoint`
+/// ([`PgLog::lease_due_capped`]): FNV-1a of the endpoint's name, in the range of BIGINT.
+fn endpoint_lock_key(endpoint: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "hookledger/lease/".bytes().chain(endpoint.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, PgStoreError> {

@@ -183,6 +183,13 @@ const MIGRATIONS: &[&str] = &[
         created_at   TEXT NOT NULL
     );
     "#,
+    // 5: the live leases of each endpoint, so that counting them (the cluster-wide limit per
+    // endpoint) and finding when the next one lapses read those leases alone, not every
+    // pending delivery: a dispatch round's cost does not grow with the backlog.
+    r#"
+    CREATE INDEX deliveries_leased ON deliveries (endpoint, lease_until)
+        WHERE status = 'pending' AND lease_until IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

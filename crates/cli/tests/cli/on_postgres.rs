@@ -1065,6 +1065,34 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
     let mut sorted = arrivals.clone();
     sorted.sort();
     assert_eq!(sorted, delivered, "each delivery arrived exactly once");
+    // The delivery API of either node reads the state the nodes share.
+    let (status, body) = http(
+        ports[1],
+        "GET",
+        "/api/v1/tenant/webhooks/deliveries?limit=1000",
+        "",
+    )
+    .expect("list");
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let mut ids: Vec<String> = listed["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, delivered);
+    let (status, body) = http(
+        ports[0],
+        "GET",
+        &format!("/api/v1/tenant/webhooks/deliveries/{}", delivered[0]),
+        "",
+    )
+    .expect("one");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(field(&body, "status"), "delivered");
+    assert!(body.contains("\"attempt_history\":[{"), "{body}");
 
     // Node 0 dies while deliveries are in flight: node 1 takes its leases over once they
     // lapse, and every callback arrives (those on the wire at the kill may arrive twice).

@@ -327,3 +327,61 @@ fn nodes_expanding_the_outbox_at_once_cover_each_row_once() {
     let rows = log.outbox_after(0, 3).expect("outbox");
     assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 1, 2, 2]);
 }
+
+#[test]
+fn the_live_leases_of_an_endpoint_stay_within_the_cap_over_every_node() {
+    const CAP: u32 = 3;
+    let db = TestDb::create();
+    let mut log = db.log();
+    let all: Vec<Delivery> = (1..=40)
+        .map(|seq| pending("customer", seq, &format!("order-{seq}")))
+        .collect();
+    log.insert_deliveries(&all).expect("insert");
+    // Four nodes lease at once, each asking for more than the cap, five times; nobody records
+    // anything, so every lease stays live.
+    let nodes: Vec<_> = (0..4)
+        .map(|n| {
+            let url = db.url.clone();
+            std::thread::spawn(move || {
+                let node = format!("node-{n}");
+                let mut log = PgLog::connect(&url).expect("connect");
+                let mut held = Vec::new();
+                for _ in 0..5 {
+                    let leased = log
+                        .lease_due_capped(lease(&node, T0, T0_LEASE_END), "customer", true, 10, CAP)
+                        .expect("lease");
+                    held.extend(leased.into_iter().map(|d| (node.clone(), d.id)));
+                }
+                held
+            })
+        })
+        .collect();
+    let held: Vec<(String, String)> = nodes
+        .into_iter()
+        .flat_map(|node| node.join().expect("node"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        CAP as usize,
+        "live leases over all nodes: {held:?}"
+    );
+    assert_eq!(
+        log.leased_count("customer", T0).expect("count"),
+        u64::from(CAP)
+    );
+
+    // One attempt ends: one more may be leased, and only one.
+    let (owner, id) = &held[0];
+    assert!(log
+        .record_attempt(lease(owner, T0, T0_LEASE_END), &delivered(id, T0))
+        .expect("record"));
+    let more = log
+        .lease_due_capped(lease("node-9", T0, T0_LEASE_END), "customer", true, 10, CAP)
+        .expect("lease");
+    assert_eq!(more.len(), 1, "{:?}", ids(&more));
+    // Once the leases lapse, the cap counts none of them.
+    let later = log
+        .lease_due_capped(lease("node-9", T1, T1_LEASE_END), "customer", true, 10, CAP)
+        .expect("lease");
+    assert_eq!(later.len(), CAP as usize);
+}

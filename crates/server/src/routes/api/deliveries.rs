@@ -101,9 +101,15 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         before_seq: query.before_seq.map(Seq::get),
         limit: u32::try_from(limit.min(LIST_MAX)).unwrap_or(u32::MAX),
     };
-    let store = state.store.clone();
-    let found =
-        web::block(move || store.read(|conn| store::delivery::deliveries(conn, &filter))).await??;
+    let found = match &state.postgres {
+        // On PostgreSQL the delivery state is the nodes' shared one, not the working copy's.
+        Some(pool) => pool.run(move |log| log.deliveries(&filter)).await?,
+        None => {
+            let store = state.store.clone();
+            web::block(move || store.read(|conn| store::delivery::deliveries(conn, &filter)))
+                .await??
+        }
+    };
     let views: Vec<Value> = found.iter().map(view).collect();
     Ok(HttpResponse::Ok().json(json!({ "deliveries": views })))
 }
@@ -120,18 +126,32 @@ pub async fn one(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&req, &state).await?;
-    let store = state.store.clone();
     let id = id.into_inner();
-    let found = web::block(move || {
-        store.read(|conn| {
-            let Some(delivery) = store::delivery::delivery(conn, &id)? else {
-                return Ok(None);
-            };
-            let attempts = store::delivery::attempts(conn, &id)?;
-            Ok(Some((delivery, attempts)))
-        })
-    })
-    .await??;
+    let found = match &state.postgres {
+        Some(pool) => {
+            pool.run(move |log| {
+                let Some(delivery) = log.delivery(&id)? else {
+                    return Ok(None);
+                };
+                let attempts = log.attempts(&id)?;
+                Ok(Some((delivery, attempts)))
+            })
+            .await?
+        }
+        None => {
+            let store = state.store.clone();
+            web::block(move || {
+                store.read(|conn| {
+                    let Some(delivery) = store::delivery::delivery(conn, &id)? else {
+                        return Ok(None);
+                    };
+                    let attempts = store::delivery::attempts(conn, &id)?;
+                    Ok(Some((delivery, attempts)))
+                })
+            })
+            .await??
+        }
+    };
     let (delivery, attempts) = found.ok_or_else(|| ApiError::not_found("no such delivery"))?;
     let mut body = view(&delivery);
     body["body"] = Value::String(delivery.body.clone());
