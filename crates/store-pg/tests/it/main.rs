@@ -18,6 +18,7 @@ mod from_sqlite;
 mod migrate;
 mod refusals;
 mod same_as_sqlite;
+mod shared_writer;
 mod time;
 mod verify;
 
