@@ -20,17 +20,16 @@
 //! otherwise cost a flush. A node that dies mid-delivery leaves its leases to lapse,
 //! and then any node sends those deliveries again (at least once, as on SQLite after a crash).
 //!
-//! What runs on SQLite only so far: subscriptions (their API answers 501 on PostgreSQL, so the
-//! `subscribers` destination has nobody to deliver to), the backlog limit of a failing
-//! endpoint, and the backlog gauges. Seed 003's customer callbacks and seed 002's Zapier events
-//! are delivered here.
+//! Deliveries go to seed 003's customer endpoint, seed 002's Zapier endpoint and the
+//! subscriptions, all shared in PostgreSQL (a subscription's failure run is followed there as on
+//! SQLite: a 410 or a run longer than `failing_span_max` disables it). What runs on SQLite only
+//! so far: bulk redelivery, the backlog limit of a failing endpoint, and the backlog gauges.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use store::delivery::{delivery_status, Delivery};
+use store::delivery::{delivery_status, subscription_status, AttemptOutcome, Delivery};
 use store_pg::{Lease, PgLog, PgStoreError};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -46,8 +45,8 @@ use crate::{Config, Observer, OutboundError};
 /// over while it is on the wire.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
-/// The endpoints delivered to on PostgreSQL.
-const ENDPOINTS: [&str; 2] = [destination::CUSTOMER, destination::ZAPIER];
+/// The configured endpoints, besides the subscriptions.
+const CONFIGURED: [&str; 2] = [destination::CUSTOMER, destination::ZAPIER];
 
 /// One connection to PostgreSQL, made again after a failure.
 struct Connection {
@@ -164,20 +163,30 @@ pub async fn start(
 
 async fn run(shared: Arc<Shared>) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
-    let mut by_task: HashMap<tokio::task::Id, &'static str> = HashMap::new();
     // Expansion runs when this node committed a batch (the writer's wake) or after a sleep
     // (other nodes' batches); an attempt that ended only frees a slot for the next lease.
     let mut expand_now = true;
+    // While PostgreSQL fails, a round fails every `poll_interval`: logged when it starts and
+    // when it ends, not every round.
+    let mut failing = false;
     loop {
-        if expand_now {
-            if let Err(e) = expand(&shared).await {
-                tracing::warn!(error = %e, "outbox expansion failed; retrying on the next round");
+        let expanded = if expand_now {
+            expand(&shared).await
+        } else {
+            Ok(())
+        };
+        let dispatched = dispatch(&shared, &mut in_flight).await;
+        let next_due = match (expanded, dispatched) {
+            (Ok(()), Ok(next_due)) => {
+                if std::mem::take(&mut failing) {
+                    tracing::warn!("the delivery worker reaches PostgreSQL again");
+                }
+                next_due
             }
-        }
-        let next_due = match dispatch(&shared, &mut in_flight, &mut by_task).await {
-            Ok(next_due) => next_due,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery dispatch failed; retrying on the next round");
+            (Err(e), _) | (_, Err(e)) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error = %e, "the delivery worker cannot reach PostgreSQL; retrying every round");
+                }
                 None
             }
         };
@@ -188,21 +197,9 @@ async fn run(shared: Arc<Shared>) {
         expand_now = tokio::select! {
             _ = shared.wake.notified() => true,
             _ = tokio::time::sleep(sleep) => true,
-            Some(done) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
-                by_task.remove(&task_id(done));
-                false
-            }
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => false,
         };
-        while let Some(done) = in_flight.try_join_next_with_id() {
-            by_task.remove(&task_id(done));
-        }
-    }
-}
-
-fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
-    match done {
-        Ok((id, ())) => id,
-        Err(e) => e.id(),
+        while in_flight.try_join_next().is_some() {}
     }
 }
 
@@ -216,11 +213,12 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
             let Some(last) = rows.last() else {
                 return Ok(None);
             };
+            let subscriptions = log.active_subscriptions()?;
             let now = now_text();
             let mut deliveries = Vec::new();
             let mut skipped = Vec::new();
             for row in &rows {
-                for new in deliveries_for(row, &[], &config, &now) {
+                for new in deliveries_for(row, &subscriptions, &config, &now) {
                     // As on SQLite: a destination without a URL is counted, not stored.
                     if new.status == delivery_status::SKIPPED {
                         skipped.push(new.event);
@@ -251,10 +249,29 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
 async fn dispatch(
     shared: &Arc<Shared>,
     in_flight: &mut JoinSet<()>,
-    by_task: &mut HashMap<tokio::task::Id, &'static str>,
 ) -> Result<Option<DateTime<Utc>>, OutboundError> {
     let now = now_text();
-    for endpoint in ENDPOINTS {
+    // Where deliveries may go now: the configured endpoints whose URL (and secret) is set, and
+    // the active subscriptions (a disabled or deleted one has no pending delivery left).
+    let subscriptions = pg(shared, |log| log.active_subscriptions()).await?;
+    let mut endpoints: Vec<(String, bool, Arc<Target>)> = Vec::new();
+    for endpoint in CONFIGURED {
+        if let Ok(target) = resolve(&shared.config, endpoint, None, &now) {
+            // Seed 003's and seed 002's callbacks are always ordered per stream.
+            endpoints.push((endpoint.to_owned(), true, Arc::new(target)));
+        }
+    }
+    for subscription in &subscriptions {
+        if let Ok(target) = resolve(&shared.config, &subscription.id, Some(subscription), &now) {
+            endpoints.push((
+                subscription.id.clone(),
+                subscription.ordered,
+                Arc::new(target),
+            ));
+        }
+    }
+    let names: Vec<String> = endpoints.iter().map(|(name, ..)| name.clone()).collect();
+    for (endpoint, ordered, target) in endpoints {
         let free_here = shared
             .config
             .concurrency_max
@@ -262,11 +279,6 @@ async fn dispatch(
         if free_here == 0 {
             break;
         }
-        // An endpoint without its URL (or secret) set has nowhere to go: its deliveries wait.
-        let target = match resolve(&shared.config, endpoint, None, &now) {
-            Ok(target) => Arc::new(target),
-            Err(_) => continue,
-        };
         let lease_for = shared.config.timeout + LEASE_MARGIN;
         let until = domain::time::format_micros(
             Utc::now() + chrono::Duration::from_std(lease_for).unwrap_or_default(),
@@ -282,21 +294,23 @@ async fn dispatch(
                 until: &until_owned,
             };
             // The per-endpoint limit holds over every node: leases any node holds count.
-            // Seed 003's and seed 002's callbacks are always ordered per stream.
-            log.lease_due_capped(lease, endpoint, true, free_here, per_endpoint)
+            log.lease_due_capped(lease, &endpoint, ordered, free_here, per_endpoint)
         })
         .await?;
         for delivery in leased {
-            let handle = in_flight.spawn(attempt(
+            in_flight.spawn(attempt(
                 shared.clone(),
                 delivery,
                 target.clone(),
                 until.clone(),
             ));
-            by_task.insert(handle.id(), endpoint);
         }
     }
-    let next = pg(shared, move |log| log.next_due_after(&ENDPOINTS, &now)).await?;
+    let next = pg(shared, move |log| {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        log.next_due_after(&names, &now)
+    })
+    .await?;
     Ok(next.as_deref().and_then(domain::time::parse_rfc3339))
 }
 
@@ -334,6 +348,17 @@ async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, u
             Err(e) => break Err(e),
         }
     };
+    if let (Ok(true), Some(id)) = (&recorded, delivery.subscription_id.clone()) {
+        let gone = result.status_code == Some(410);
+        let (outcome, span) = (outcome.clone(), shared.config.failing_span_max);
+        if let Err(e) = on(&shared.records, move |log| {
+            follow_subscription(log, &id, &outcome, gone, span)
+        })
+        .await
+        {
+            tracing::warn!(error = %e, "cannot update a subscription's failure run");
+        }
+    }
     match recorded {
         Ok(true) if outcome.status == delivery_status::PENDING => {
             shared
@@ -348,4 +373,46 @@ async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, u
                 "cannot record a delivery attempt; it will be repeated once its lease lapses");
         }
     }
+}
+
+/// A subscription's health after an attempt, as on SQLite (`worker`): a success clears its
+/// failure run; a 410 disables it; a failure run longer than `span` disables it.
+fn follow_subscription(
+    log: &mut PgLog,
+    id: &str,
+    outcome: &AttemptOutcome,
+    gone: bool,
+    span: Duration,
+) -> Result<(), PgStoreError> {
+    let now = &outcome.now;
+    if outcome.status == delivery_status::DELIVERED {
+        return log.set_failing_since(id, None);
+    }
+    if gone {
+        log.end_subscription(
+            id,
+            subscription_status::DISABLED,
+            "the endpoint answered 410 Gone",
+            now,
+        )?;
+        return Ok(());
+    }
+    let Some(subscription) = log.subscription(id)? else {
+        return Ok(());
+    };
+    let Some(since) = subscription.failing_since else {
+        return log.set_failing_since(id, Some(now));
+    };
+    let failing_for = domain::time::parse_rfc3339(&since)
+        .zip(domain::time::parse_rfc3339(now))
+        .and_then(|(since, now)| (now - since).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    if failing_for > span {
+        let reason = format!(
+            "every attempt failed since {since} (longer than {} s)",
+            span.as_secs()
+        );
+        log.end_subscription(id, subscription_status::DISABLED, &reason, now)?;
+    }
+    Ok(())
 }

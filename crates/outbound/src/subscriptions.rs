@@ -117,6 +117,26 @@ pub async fn create(
     tenant: &str,
     new: NewSubscription,
 ) -> Result<Subscription, SubscriptionError> {
+    let template = validated(guard, tenant, new).await?;
+    let created = write(writer, move |ctx| {
+        let subscription = Subscription {
+            created_after_seq: ctx.head_seq(),
+            ..template.clone()
+        };
+        ctx.deliveries().insert_subscription(&subscription)?;
+        Ok(subscription)
+    })
+    .await?;
+    Ok(created)
+}
+
+/// The subscription `new` asks for, validated, with its secret (generated when absent) and a
+/// new id; its `created_after_seq` is for the caller to set, to the log's head as it stores it.
+pub async fn validated(
+    guard: &AddressGuard,
+    tenant: &str,
+    new: NewSubscription,
+) -> Result<Subscription, SubscriptionError> {
     validate_event(&new.event).map_err(SubscriptionError::Invalid)?;
     let secret = match new.secret {
         Some(secret) => {
@@ -130,7 +150,7 @@ pub async fn create(
         .check_url(&new.url)
         .await
         .map_err(|e| SubscriptionError::Invalid(format!("url: {e}")))?;
-    let template = Subscription {
+    Ok(Subscription {
         id: uuid::Uuid::new_v4().to_string(),
         tenant: tenant.to_owned(),
         url: url.to_string(),
@@ -145,17 +165,7 @@ pub async fn create(
         status_reason: None,
         status_changed_at: None,
         failing_since: None,
-    };
-    let created = write(writer, move |ctx| {
-        let subscription = Subscription {
-            created_after_seq: ctx.head_seq(),
-            ..template.clone()
-        };
-        ctx.deliveries().insert_subscription(&subscription)?;
-        Ok(subscription)
     })
-    .await?;
-    Ok(created)
 }
 
 /// Deletes a subscription: it receives nothing more, and its pending deliveries end as dead.
@@ -193,6 +203,30 @@ pub async fn rotate(
     secret: Option<String>,
     grace: Duration,
 ) -> Result<Rotated, SubscriptionError> {
+    let rotated = rotation(id, secret, grace)?;
+    let (job_id, job_secret, job_expires) = (
+        id.to_owned(),
+        rotated.secret.clone(),
+        rotated.previous_secret_expires_at.clone(),
+    );
+    let done = write(writer, move |ctx| {
+        ctx.deliveries()
+            .rotate_secret(&job_id, &job_secret, &job_expires)
+    })
+    .await?;
+    if !done {
+        return Err(SubscriptionError::NotFound("subscription"));
+    }
+    Ok(rotated)
+}
+
+/// The rotation asked for, validated: the new secret (generated when `secret` is absent) and
+/// until when the old one signs too. The caller stores it.
+pub fn rotation(
+    id: &str,
+    secret: Option<String>,
+    grace: Duration,
+) -> Result<Rotated, SubscriptionError> {
     if grace > ROTATION_GRACE_MAX {
         return Err(SubscriptionError::Invalid(format!(
             "grace_period_seconds: at most {}",
@@ -208,15 +242,6 @@ pub async fn rotate(
     };
     let expires = Utc::now() + chrono::Duration::from_std(grace).unwrap_or_default();
     let expires = domain::time::format_micros(expires);
-    let (job_id, job_secret, job_expires) = (id.to_owned(), secret.clone(), expires.clone());
-    let rotated = write(writer, move |ctx| {
-        ctx.deliveries()
-            .rotate_secret(&job_id, &job_secret, &job_expires)
-    })
-    .await?;
-    if !rotated {
-        return Err(SubscriptionError::NotFound("subscription"));
-    }
     Ok(Rotated {
         id: id.to_owned(),
         secret,
@@ -229,6 +254,11 @@ pub async fn retry_delivery(writer: &Writer, id: &str) -> Result<(), Subscriptio
     let id = id.to_owned();
     let now = domain::time::format_micros(Utc::now());
     let outcome = write(writer, move |ctx| ctx.deliveries().requeue_dead(&id, &now)).await?;
+    requeued(outcome)
+}
+
+/// What a retry of a delivery answers, by what re-queueing it found.
+pub fn requeued(outcome: Requeue) -> Result<(), SubscriptionError> {
     match outcome {
         Requeue::Requeued => Ok(()),
         Requeue::NotFound => Err(SubscriptionError::NotFound("delivery")),

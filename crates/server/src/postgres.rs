@@ -68,9 +68,8 @@ pub fn working_copy(url: &str, path: &Path) -> Result<Store, StartError> {
     Ok(Store::open(path, Durability::Normal)?)
 }
 
-/// 501 on PostgreSQL for an admin action whose state lives outside the log (subscriptions,
-/// minted tokens, delivery retries): it must be shared by every node, which is not built yet
-/// (decision 8, slice 4).
+/// 501 on PostgreSQL for an admin action not built there yet (bulk redelivery): its state
+/// must be shared by every node.
 pub fn refuse_on_postgres(state: &AppState, what: &str) -> Result<(), ApiError> {
     match state.postgres {
         None => Ok(()),

@@ -30,6 +30,8 @@
 //!   with `FOR UPDATE SKIP LOCKED` and an expiry ([`PgLog::lease_due`]), an attempt recorded
 //!   only under the lease it was sent under ([`PgLog::record_attempt`]), outbox rows expanded into
 //!   deliveries with the cursor moved in the same transaction ([`PgLog::apply_expansion`]).
+//! - `subscriptions`: webhook subscriptions shared by every node (created, ended, rotated,
+//!   their failure runs), and a dead delivery re-queued.
 //! - `tokens`: minted bearer tokens ([`PgLog::insert_token`], [`PgLog::token_identity`]), as
 //!   their SHA-256.
 //! - `verify`: [`PgLog::verify`], the chain walked in `seq` order through a portal (a bounded
@@ -52,6 +54,7 @@ mod projection;
 mod read;
 pub mod schema;
 mod shared;
+mod subscriptions;
 mod target;
 mod tokens;
 mod verify;

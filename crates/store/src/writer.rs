@@ -301,6 +301,9 @@ fn run(
     mut shared: Option<Shared>,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(batch_max);
+    // Whether following the shared log failed last time: logged once when it starts failing
+    // (every 200 ms otherwise, for as long as the database is down) and once when it recovers.
+    let mut follow_failing = false;
     while let Some(first) = queue.blocking_recv() {
         let mut follow = false;
         match first {
@@ -316,8 +319,17 @@ fn run(
         }
         if batch.is_empty() {
             if let (true, Some(shared)) = (follow, shared.as_mut()) {
-                if let Err(error) = follow_between_batches(&conn, &mut state, shared) {
-                    tracing::warn!(%error, "cannot follow the shared log; trying again");
+                match follow_between_batches(&conn, &mut state, shared) {
+                    Ok(()) if follow_failing => {
+                        follow_failing = false;
+                        tracing::warn!("following the shared log again");
+                    }
+                    Ok(()) => {}
+                    Err(error) if !follow_failing => {
+                        follow_failing = true;
+                        tracing::warn!(%error, "cannot follow the shared log; trying again");
+                    }
+                    Err(error) => tracing::debug!(%error, "cannot follow the shared log"),
                 }
             }
             continue;

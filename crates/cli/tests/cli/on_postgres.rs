@@ -915,12 +915,12 @@ fn two_serve_nodes_share_one_log_and_a_node_killed_midway_loses_nothing() {
         );
     }
 
-    // Subscriptions are not shared by the nodes yet: refused, not kept by one node.
+    // Bulk redelivery is not shared by the nodes yet: refused, not done by one node.
     let (status, answer) = http(
         ports[1],
         "POST",
-        "/api/v1/tenant/webhooks/subscriptions",
-        r#"{"url":"https://example.com/hook","event":"*"}"#,
+        "/api/v1/tenant/webhooks/subscriptions/none/redeliver",
+        r#"{"since_seq":1}"#,
     )
     .expect("answer");
     assert_eq!(status, 501, "{answer}");
@@ -1039,6 +1039,8 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
         ("CUSTOMER_SERVER_SECRET", "vendor-secret".to_owned()),
         // A lease lasts the timeout plus 5 s: a killed node's deliveries are taken over soon.
         ("HOOKLEDGER_DELIVERY_TIMEOUT_MS", "1000".to_owned()),
+        // The subscription below posts to the local sink.
+        ("HOOKLEDGER_ALLOW_PRIVATE_URLS", "127.0.0.1".to_owned()),
     ];
     let dirs = [
         tempfile::tempdir().expect("temp dir"),
@@ -1120,6 +1122,91 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
          arrivals",
         arrivals.len()
     );
-    nodes[1].kill().expect("kill");
-    let _ = nodes[1].wait();
+
+    // A subscription made on one node is every node's: listed by the other, sent to once per
+    // event, rotated and deleted there.
+    nodes[0] = serve_node_with(&db.url, dirs[0].path(), ports[0], &env);
+    let (status, body) = http(
+        ports[0],
+        "POST",
+        "/api/v1/tenant/webhooks/subscriptions",
+        &format!(
+            r#"{{"url":"http://127.0.0.1:{sink_port}/subscriber","event":"order.status_changed"}}"#
+        ),
+    )
+    .expect("subscribe");
+    assert_eq!(status, 201, "{body}");
+    let subscription = field(&body, "id");
+    let (status, body) =
+        http(ports[1], "GET", "/api/v1/tenant/webhooks/subscriptions", "").expect("list");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&subscription), "{body}");
+    seen.lock().expect("lock").clear();
+    for n in 60..70 {
+        order(n);
+    }
+    let started = std::time::Instant::now();
+    let to_subscriber = loop {
+        let rows: Vec<(String, String)> = db
+            .sql()
+            .query(
+                "SELECT id, status FROM deliveries WHERE endpoint = $1 ORDER BY id",
+                &[&subscription],
+            )
+            .expect("deliveries")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        if rows.len() == 10 && rows.iter().all(|(_, s)| s == "delivered") {
+            break rows.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{rows:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let arrivals = seen.lock().expect("lock").clone();
+    for id in &to_subscriber {
+        assert_eq!(
+            arrivals.iter().filter(|a| *a == id).count(),
+            1,
+            "{id} arrived once"
+        );
+    }
+    // A delivered delivery is not retried (409); the subscription is rotated, then deleted.
+    let (status, body) = http(
+        ports[1],
+        "POST",
+        &format!(
+            "/api/v1/tenant/webhooks/deliveries/{}/retry",
+            to_subscriber[0]
+        ),
+        "",
+    )
+    .expect("retry");
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = http(
+        ports[1],
+        "POST",
+        &format!("/api/v1/tenant/webhooks/subscriptions/{subscription}/rotate-secret"),
+        "{}",
+    )
+    .expect("rotate");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        ports[0],
+        "DELETE",
+        &format!("/api/v1/tenant/webhooks/subscriptions/{subscription}"),
+        "",
+    )
+    .expect("delete");
+    assert_eq!(status, 204, "{body}");
+    let (_, body) =
+        http(ports[1], "GET", "/api/v1/tenant/webhooks/subscriptions", "").expect("list");
+    assert!(!body.contains(&subscription), "{body}");
+    for node in &mut nodes {
+        node.kill().expect("kill");
+        let _ = node.wait();
+    }
 }

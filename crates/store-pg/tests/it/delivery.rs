@@ -385,3 +385,71 @@ fn the_live_leases_of_an_endpoint_stay_within_the_cap_over_every_node() {
         .expect("lease");
     assert_eq!(later.len(), CAP as usize);
 }
+
+#[test]
+fn a_subscription_is_stored_after_the_head_rotated_ended_with_its_pending_deliveries() {
+    let db = TestDb::create();
+    let mut log = db.log();
+    log.append_batch(&[crate::event("s", "t", "k1"), crate::event("s", "t", "k2")])
+        .expect("append");
+    let new = store::delivery::Subscription {
+        id: "sub_x".to_owned(),
+        tenant: "00000000-0000-0000-0000-000000000000".to_owned(),
+        url: "https://example.com/hook".to_owned(),
+        event: "*".to_owned(),
+        secret: "whsec_old".to_owned(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        ordered: true,
+        created_at: T0.to_owned(),
+        created_after_seq: 0,
+        status: store::delivery::subscription_status::ACTIVE.to_owned(),
+        status_reason: None,
+        status_changed_at: None,
+        failing_since: None,
+    };
+    let stored = log.insert_subscription(&new).expect("insert");
+    assert_eq!(stored.created_after_seq, 2, "after the log's head");
+    assert_eq!(log.active_subscriptions().expect("list").len(), 1);
+
+    assert!(log.rotate_secret("sub_x", "whsec_new", T1).expect("rotate"));
+    let rotated = log.subscription("sub_x").expect("read").expect("exists");
+    assert_eq!(rotated.secret, "whsec_new");
+    assert_eq!(rotated.previous_secret.as_deref(), Some("whsec_old"));
+
+    let deliveries: Vec<Delivery> = (1..=3).map(|seq| pending("sub_x", seq, "s")).collect();
+    log.insert_deliveries(&deliveries).expect("insert");
+    assert_eq!(
+        log.requeue_dead("sub_x-1", T1).expect("requeue"),
+        store::delivery::Requeue::NotDead
+    );
+    assert_eq!(
+        log.requeue_dead("nothing", T1).expect("requeue"),
+        store::delivery::Requeue::NotFound
+    );
+    assert!(log
+        .end_subscription("sub_x", "deleted", "subscription deleted", T1)
+        .expect("end"));
+    assert!(
+        !log.end_subscription("sub_x", "deleted", "again", T1)
+            .expect("end"),
+        "only a live subscription ends"
+    );
+    for d in &deliveries {
+        let ended = log.delivery(&d.id).expect("read").expect("exists");
+        assert_eq!(ended.status, delivery_status::DEAD);
+        assert_eq!(ended.last_error.as_deref(), Some("subscription deleted"));
+    }
+    assert!(log.active_subscriptions().expect("list").is_empty());
+    assert!(
+        log.subscriptions().expect("list").is_empty(),
+        "deleted ones are left out"
+    );
+    assert_eq!(
+        log.requeue_dead("sub_x-1", T2).expect("requeue"),
+        store::delivery::Requeue::Requeued
+    );
+    let again = log.delivery("sub_x-1").expect("read").expect("exists");
+    assert_eq!(again.status, delivery_status::PENDING);
+    assert_eq!(again.next_attempt_at.as_deref(), Some(T2));
+}

@@ -171,10 +171,16 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "delivery retries")?;
-    outbound::subscriptions::retry_delivery(&state.writer, &id)
-        .await
-        .map_err(api_error)?;
+    match &state.postgres {
+        Some(pool) => {
+            let (job_id, now) = (id.clone(), domain::time::format_micros(chrono::Utc::now()));
+            let outcome = pool.run(move |log| log.requeue_dead(&job_id, &now)).await?;
+            outbound::subscriptions::requeued(outcome).map_err(api_error)?;
+        }
+        None => outbound::subscriptions::retry_delivery(&state.writer, &id)
+            .await
+            .map_err(api_error)?,
+    }
     Ok(HttpResponse::build(StatusCode::ACCEPTED)
         .json(json!({ "id": id.into_inner(), "status": delivery_status::PENDING })))
 }

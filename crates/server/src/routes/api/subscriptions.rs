@@ -80,23 +80,29 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: SubscriptionRequest =
         parse_json(&body, "{\"url\", \"event\", \"secret\"?, \"ordered\"?}")?;
-    let created = subscriptions::create(
-        &state.writer,
-        &state.outbound.guard,
-        &outbound::default_tenant(),
-        NewSubscription {
-            url: request.url,
-            event: request.event,
-            secret: request.secret,
-            ordered: request.ordered,
-        },
-    )
-    .await
-    .map_err(api_error)?;
+    let new = NewSubscription {
+        url: request.url,
+        event: request.event,
+        secret: request.secret,
+        ordered: request.ordered,
+    };
+    let tenant = outbound::default_tenant();
+    let created = match &state.postgres {
+        // Shared by every node: stored in PostgreSQL, after the log's head there.
+        Some(pool) => {
+            let template = subscriptions::validated(&state.outbound.guard, &tenant, new)
+                .await
+                .map_err(api_error)?;
+            pool.run(move |log| log.insert_subscription(&template))
+                .await?
+        }
+        None => subscriptions::create(&state.writer, &state.outbound.guard, &tenant, new)
+            .await
+            .map_err(api_error)?,
+    };
     Ok(HttpResponse::Created().json(json!({
         "id": created.id,
         "url": created.url,
@@ -116,8 +122,13 @@ pub async fn create(
 #[get("/api/v1/tenant/webhooks/subscriptions")]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    let store = state.store.clone();
-    let all = web::block(move || store.read(store::delivery::subscriptions)).await??;
+    let all = match &state.postgres {
+        Some(pool) => pool.run(|log| log.subscriptions()).await?,
+        None => {
+            let store = state.store.clone();
+            web::block(move || store.read(store::delivery::subscriptions)).await??
+        }
+    };
     let views: Vec<Value> = all.iter().map(view).collect();
     Ok(HttpResponse::Ok().json(json!({ "subscriptions": views })))
 }
@@ -133,10 +144,30 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
-    subscriptions::delete(&state.writer, &id)
-        .await
-        .map_err(api_error)?;
+    match &state.postgres {
+        Some(pool) => {
+            let (id, now) = (
+                id.into_inner(),
+                domain::time::format_micros(chrono::Utc::now()),
+            );
+            let deleted = pool
+                .run(move |log| {
+                    log.end_subscription(
+                        &id,
+                        store::delivery::subscription_status::DELETED,
+                        "subscription deleted",
+                        &now,
+                    )
+                })
+                .await?;
+            if !deleted {
+                return Err(api_error(SubscriptionError::NotFound("subscription")));
+            }
+        }
+        None => subscriptions::delete(&state.writer, &id)
+            .await
+            .map_err(api_error)?,
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -162,16 +193,32 @@ pub async fn rotate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "subscriptions")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: RotateRequest = parse_json(&body, "{\"secret\"?, \"grace_period_seconds\"?}")?;
     let grace = request
         .grace_period_seconds
         .map(std::time::Duration::from_secs)
         .unwrap_or(subscriptions::ROTATION_GRACE_DEFAULT);
-    let rotated = subscriptions::rotate(&state.writer, &id, request.secret, grace)
-        .await
-        .map_err(api_error)?;
+    let rotated = match &state.postgres {
+        Some(pool) => {
+            let rotated = subscriptions::rotation(&id, request.secret, grace).map_err(api_error)?;
+            let (job_id, secret, expires) = (
+                rotated.id.clone(),
+                rotated.secret.clone(),
+                rotated.previous_secret_expires_at.clone(),
+            );
+            let done = pool
+                .run(move |log| log.rotate_secret(&job_id, &secret, &expires))
+                .await?;
+            if !done {
+                return Err(api_error(SubscriptionError::NotFound("subscription")));
+            }
+            rotated
+        }
+        None => subscriptions::rotate(&state.writer, &id, request.secret, grace)
+            .await
+            .map_err(api_error)?,
+    };
     Ok(HttpResponse::Ok().json(json!({
         "id": rotated.id,
         "secret": rotated.secret,
