@@ -23,7 +23,7 @@
 //! Deliveries go to seed 003's customer endpoint, seed 002's Zapier endpoint and the
 //! subscriptions, all shared in PostgreSQL (a subscription's failure run is followed there as on
 //! SQLite: a 410 or a run longer than `failing_span_max` disables it). What runs on SQLite only
-//! so far: bulk redelivery, the backlog limit of a failing endpoint, and the backlog gauges.
+//! so far: the backlog limit of a failing endpoint, and the backlog gauges.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

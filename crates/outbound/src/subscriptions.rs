@@ -290,17 +290,8 @@ pub async fn redeliver_since(
     since_seq: u64,
 ) -> Result<Redelivered, SubscriptionError> {
     let sub_id = id.to_owned();
-    let subscription = read(store, move |conn| delivery::subscription(conn, &sub_id))
-        .await?
-        .filter(|s| s.status != subscription_status::DELETED)
-        .ok_or(SubscriptionError::NotFound("subscription"))?;
-    if subscription.status != subscription_status::ACTIVE {
-        return Err(SubscriptionError::Conflict(format!(
-            "the subscription is {}: {}",
-            subscription.status,
-            subscription.status_reason.as_deref().unwrap_or("")
-        )));
-    }
+    let subscription =
+        redeliverable(read(store, move |conn| delivery::subscription(conn, &sub_id)).await?)?;
     let now = domain::time::format_micros(Utc::now());
     let report = write(writer, move |ctx| {
         let tx = ctx.deliveries();
@@ -310,34 +301,23 @@ pub async fn redeliver_since(
             since_seq,
             REDELIVER_ROWS_MAX,
         )?;
-        let mut report = Redelivered::default();
-        if rows.len() as u32 == REDELIVER_ROWS_MAX {
-            report.next_since_seq = rows.last().map(|r| r.seq + 1);
-        }
-        for row in rows
-            .iter()
-            .filter(|r| event_matches(&subscription.event, &r.event))
-        {
-            let id = delivery_id(&row.id, &subscription.id);
-            match delivery::delivery(tx.conn(), &id)? {
-                Some(d) if d.status == delivery_status::PENDING => report.pending += 1,
-                Some(_) => {
-                    tx.requeue(&id, &now)?;
-                    report.requeued += 1;
-                }
-                None => {
-                    let new = new_delivery(
-                        row,
-                        &subscription.id,
-                        Some(&subscription.id),
-                        &subscription.tenant,
-                        body::subscriber(row),
-                        &now,
-                    );
-                    tx.insert_delivery(&new)?;
-                    report.created += 1;
-                }
+        let mut statuses = std::collections::HashMap::new();
+        for id in redelivery_ids(&subscription, &rows) {
+            if let Some(found) = delivery::delivery(tx.conn(), &id)? {
+                statuses.insert(id, found.status);
             }
+        }
+        let plan = plan_redelivery(&subscription, &rows, &statuses, &now);
+        let mut report = Redelivered {
+            pending: plan.pending,
+            next_since_seq: plan.next_since_seq,
+            ..Redelivered::default()
+        };
+        for id in &plan.requeue {
+            report.requeued += u64::from(tx.requeue(id, &now)?);
+        }
+        for new in &plan.new {
+            report.created += u64::from(tx.insert_delivery(new)?);
         }
         Ok(report)
     })
@@ -377,4 +357,79 @@ mod tests {
             assert!(validate_event(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// The subscription a bulk redelivery may go to: it exists, is not deleted (404) and is active
+/// (409 otherwise, with its status and reason).
+pub fn redeliverable(found: Option<Subscription>) -> Result<Subscription, SubscriptionError> {
+    let subscription = found
+        .filter(|s| s.status != subscription_status::DELETED)
+        .ok_or(SubscriptionError::NotFound("subscription"))?;
+    if subscription.status != subscription_status::ACTIVE {
+        return Err(SubscriptionError::Conflict(format!(
+            "the subscription is {}: {}",
+            subscription.status,
+            subscription.status_reason.as_deref().unwrap_or("")
+        )));
+    }
+    Ok(subscription)
+}
+
+/// What a bulk redelivery does with a page of `subscribers` outbox rows, given the status of
+/// each delivery of them to the subscription that exists (for a backend that reads them first
+/// and applies the plan in one transaction: PostgreSQL's).
+#[derive(Debug, Clone, Default)]
+pub struct RedeliveryPlan {
+    /// Settled deliveries to put back in the queue.
+    pub requeue: Vec<String>,
+    /// Deliveries of rows the subscription never had.
+    pub new: Vec<delivery::Delivery>,
+    /// Deliveries already pending, left as they are.
+    pub pending: u64,
+    /// Set when the page was full: the next page starts there.
+    pub next_since_seq: Option<u64>,
+}
+
+/// The ids of the deliveries of `rows` that `subscription` matches.
+pub fn redelivery_ids(
+    subscription: &Subscription,
+    rows: &[store::projection::OutboxRow],
+) -> Vec<String> {
+    rows.iter()
+        .filter(|r| event_matches(&subscription.event, &r.event))
+        .map(|r| delivery_id(&r.id, &subscription.id))
+        .collect()
+}
+
+/// Plans a bulk redelivery of `rows` (a page of at most [`REDELIVER_ROWS_MAX`]) to
+/// `subscription`, as [`redeliver_since`] does it on SQLite.
+pub fn plan_redelivery(
+    subscription: &Subscription,
+    rows: &[store::projection::OutboxRow],
+    statuses: &std::collections::HashMap<String, String>,
+    now: &str,
+) -> RedeliveryPlan {
+    let mut plan = RedeliveryPlan::default();
+    if rows.len() as u32 == REDELIVER_ROWS_MAX {
+        plan.next_since_seq = rows.last().map(|r| r.seq + 1);
+    }
+    for row in rows
+        .iter()
+        .filter(|r| event_matches(&subscription.event, &r.event))
+    {
+        let id = delivery_id(&row.id, &subscription.id);
+        match statuses.get(&id).map(String::as_str) {
+            Some(delivery_status::PENDING) => plan.pending += 1,
+            Some(_) => plan.requeue.push(id),
+            None => plan.new.push(new_delivery(
+                row,
+                &subscription.id,
+                Some(&subscription.id),
+                &subscription.tenant,
+                body::subscriber(row),
+                now,
+            )),
+        }
+    }
+    plan
 }

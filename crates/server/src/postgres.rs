@@ -11,7 +11,7 @@ use store::shared::{Shared, FOLLOW_INTERVAL_DEFAULT};
 use store::{Durability, Store};
 
 use crate::app::StartError;
-use crate::{ApiError, AppState};
+use crate::ApiError;
 
 /// The shared log for this node's writer: the database at `url`, and the projectors that fold
 /// the events other nodes appended.
@@ -66,21 +66,6 @@ pub fn working_copy(url: &str, path: &Path) -> Result<Store, StartError> {
         }
     }
     Ok(Store::open(path, Durability::Normal)?)
-}
-
-/// 501 on PostgreSQL for an admin action not built there yet (bulk redelivery): its state
-/// must be shared by every node.
-pub fn refuse_on_postgres(state: &AppState, what: &str) -> Result<(), ApiError> {
-    match state.postgres {
-        None => Ok(()),
-        Some(_) => Err(ApiError::new(
-            actix_web::http::StatusCode::NOT_IMPLEMENTED,
-            format!(
-                "{what}: not available on PostgreSQL yet; every node would need to share it \
-                 (docs/operations.md)"
-            ),
-        )),
-    }
 }
 
 /// Connections to PostgreSQL for the handlers (minted tokens), made on demand and reused.

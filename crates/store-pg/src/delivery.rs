@@ -381,7 +381,7 @@ impl PgLog {
     }
 }
 
-fn insert_deliveries(
+pub(crate) fn insert_deliveries(
     tx: &mut postgres::Transaction<'_>,
     deliveries: &[Delivery],
 ) -> Result<u64, PgStoreError> {

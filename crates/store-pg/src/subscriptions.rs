@@ -2,10 +2,13 @@
 //! `store::delivery` keeps them: created and ended by an admin, their secrets rotated, their
 //! failure runs followed by the delivery workers; and a dead delivery put back in the queue.
 
-use postgres::Row;
-use store::delivery::{delivery_status, subscription_status, Requeue, Subscription};
+use std::collections::HashMap;
 
-use crate::append::to_u64;
+use postgres::Row;
+use store::delivery::{delivery_status, subscription_status, Delivery, Requeue, Subscription};
+use store::projection::OutboxRow;
+
+use crate::append::{to_i64, to_u64};
 use crate::{PgLog, PgStoreError};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, tenant, url, event, secret, previous_secret, \
@@ -170,5 +173,69 @@ impl PgLog {
         } else {
             Requeue::NotFound
         })
+    }
+
+    /// Outbox rows for `destination` from `since_seq` on, at most `limit`, in (`seq`, id)
+    /// order: what a bulk redelivery goes through.
+    pub fn outbox_of_destination_since(
+        &mut self,
+        destination: &str,
+        since_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, PgStoreError> {
+        self.client
+            .query(
+                "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
+                 WHERE destination = $1 AND seq >= $2 ORDER BY seq, id LIMIT $3",
+                &[&destination, &to_i64(since_seq, "seq")?, &i64::from(limit)],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(OutboxRow {
+                    id: row.try_get(0)?,
+                    seq: to_u64(row.try_get(1)?, "seq")?,
+                    event: row.try_get(2)?,
+                    destination: row.try_get(3)?,
+                    stream: row.try_get(4)?,
+                    recorded_at: row.try_get(5)?,
+                    payload: row.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The status of each of `ids` that exists.
+    pub fn delivery_statuses(
+        &mut self,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, PgStoreError> {
+        let rows = self.client.query(
+            "SELECT id, status FROM deliveries WHERE id = ANY($1)",
+            &[&ids],
+        )?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    /// Applies a bulk redelivery in one transaction: the settled deliveries `requeue` go back
+    /// in the queue with a fresh schedule (a pending one is left as it is) and the deliveries
+    /// `new` are inserted (one that exists is left as it is). Returns how many were re-queued
+    /// and how many inserted.
+    pub fn apply_redelivery(
+        &mut self,
+        requeue: &[String],
+        new: &[Delivery],
+        now: &str,
+    ) -> Result<(u64, u64), PgStoreError> {
+        let mut tx = self.client.transaction()?;
+        let requeued = tx.execute(
+            "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $2,
+             updated_at = $2, settled_at = NULL WHERE id = ANY($1) AND status <> 'pending'",
+            &[&requeue, &now],
+        )?;
+        let created = crate::delivery::insert_deliveries(&mut tx, new)?;
+        tx.commit()?;
+        Ok((requeued, created))
     }
 }

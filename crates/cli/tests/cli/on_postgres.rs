@@ -915,20 +915,6 @@ fn two_serve_nodes_share_one_log_and_a_node_killed_midway_loses_nothing() {
         );
     }
 
-    // Bulk redelivery is not shared by the nodes yet: refused, not done by one node.
-    let (status, answer) = http(
-        ports[1],
-        "POST",
-        "/api/v1/tenant/webhooks/subscriptions/none/redeliver",
-        r#"{"since_seq":1}"#,
-    )
-    .expect("answer");
-    assert_eq!(status, 501, "{answer}");
-    assert!(
-        answer.contains("not available on PostgreSQL yet"),
-        "{answer}"
-    );
-
     // While nodes serve it, nothing may rebuild the database under them.
     let refused = hookledger(&["replay", "--db", &db.url]);
     assert_eq!(refused.status.code(), Some(1));
@@ -1173,6 +1159,41 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
             1,
             "{id} arrived once"
         );
+    }
+    // Redelivered from the first order's seq on: the ten are re-queued and sent again once.
+    let first_seq: u64 = db
+        .sql()
+        .query_one(
+            "SELECT MIN(seq) FROM deliveries WHERE endpoint = $1",
+            &[&subscription],
+        )
+        .map(|row| row.get::<_, i64>(0))
+        .expect("seq")
+        .try_into()
+        .expect("positive");
+    let (status, body) = http(
+        ports[1],
+        "POST",
+        &format!("/api/v1/tenant/webhooks/subscriptions/{subscription}/redeliver"),
+        &format!(r#"{{"since_seq":{first_seq}}}"#),
+    )
+    .expect("redeliver");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(field(&body, "requeued"), "10", "{body}");
+    let started = std::time::Instant::now();
+    while to_subscriber.iter().any(|id| {
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .filter(|a| *a == id)
+            .count()
+            < 2
+    }) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "not all redelivered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // A delivered delivery is not retried (409); the subscription is rotated, then deleted.
     let (status, body) = http(

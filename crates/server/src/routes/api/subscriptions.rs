@@ -248,13 +248,39 @@ pub async fn redeliver(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    crate::postgres::refuse_on_postgres(&state, "redelivery")?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
-    let report =
-        subscriptions::redeliver_since(&state.store, &state.writer, &id, request.since_seq.get())
+    let since = request.since_seq.get();
+    let report = match &state.postgres {
+        Some(pool) => {
+            let sub_id = id.into_inner();
+            let subscription =
+                subscriptions::redeliverable(pool.run(move |log| log.subscription(&sub_id)).await?)
+                    .map_err(api_error)?;
+            let now = domain::time::format_micros(chrono::Utc::now());
+            pool.run(move |log| {
+                let rows = log.outbox_of_destination_since(
+                    outbound::body::destination::SUBSCRIBERS,
+                    since,
+                    subscriptions::REDELIVER_ROWS_MAX,
+                )?;
+                let statuses =
+                    log.delivery_statuses(&subscriptions::redelivery_ids(&subscription, &rows))?;
+                let plan = subscriptions::plan_redelivery(&subscription, &rows, &statuses, &now);
+                let (requeued, created) = log.apply_redelivery(&plan.requeue, &plan.new, &now)?;
+                Ok(subscriptions::Redelivered {
+                    requeued,
+                    created,
+                    pending: plan.pending,
+                    next_since_seq: plan.next_since_seq,
+                })
+            })
+            .await?
+        }
+        None => subscriptions::redeliver_since(&state.store, &state.writer, &id, since)
             .await
-            .map_err(api_error)?;
+            .map_err(api_error)?,
+    };
     Ok(HttpResponse::Accepted().json(json!({
         "requeued": report.requeued,
         "created": report.created,
