@@ -11,6 +11,8 @@
 //! - [`error`]: [`ApiError`], the JSON error body of the project's own endpoints.
 //! - [`routes`]: one module per URL prefix, mirroring the paths; `routes::webhooks` holds the
 //!   inbound dialects and their one write path.
+//! - [`delivery_state`]: deliveries and subscriptions for the API and the console, in SQLite or
+//!   in PostgreSQL.
 //! - [`rate`]: the per-source request rate (429 with `Retry-After`).
 //! - [`redact`]: secrets out of what the request log stores.
 //! - [`storage`]: disk faults (full, read-only, failing writes) as 503 with `Retry-After`.
@@ -19,6 +21,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod delivery_state;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

@@ -341,6 +341,26 @@ impl PgLog {
         rows.iter().map(delivery_from_row).collect()
     }
 
+    /// The deliveries of the events at `seqs`, by `seq` and id (the console's history of an
+    /// order shows them under the events that caused them).
+    pub fn deliveries_at(&mut self, seqs: &[u64]) -> Result<Vec<Delivery>, PgStoreError> {
+        let seqs = seqs
+            .iter()
+            .map(|seq| to_i64(*seq, "seq"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        self.client
+            .query(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE seq = ANY($1)
+                     ORDER BY seq, id"
+                ),
+                &[&seqs],
+            )?
+            .iter()
+            .map(delivery_from_row)
+            .collect()
+    }
+
     /// One delivery, leased or not.
     pub fn delivery(&mut self, id: &str) -> Result<Option<Delivery>, PgStoreError> {
         self.client

@@ -1081,6 +1081,54 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(field(&body, "status"), "delivered");
     assert!(body.contains("\"attempt_history\":[{"), "{body}");
+    // So does the console: its deliveries page, and an order's history with its callback.
+    let curl = |args: &[&str]| {
+        let output = std::process::Command::new("curl")
+            .arg("-s")
+            .args(args)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let signed_in = curl(&[
+        "-i",
+        "-X",
+        "POST",
+        "-d",
+        "token=crash-test-token",
+        &format!("http://127.0.0.1:{}/console/sign-in", ports[0]),
+    ]);
+    let cookie = signed_in
+        .lines()
+        .find_map(|line| {
+            let line = line.to_ascii_lowercase();
+            let at = line.find("hookledger_session=")?;
+            Some(line[at..].split(';').next().unwrap_or_default().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no session cookie: {signed_in}"));
+    let page = curl(&[
+        "-H",
+        &format!("Cookie: {cookie}"),
+        &format!("http://127.0.0.1:{}/console/deliveries", ports[0]),
+    ]);
+    assert!(page.contains(&delivered[0]), "{page}");
+    let order_page = curl(&[
+        "-i",
+        "-H",
+        &format!("Cookie: {cookie}"),
+        // The node that signed in: console sessions are each node's own.
+        &format!("http://127.0.0.1:{}/console/orders/roms/cb-0", ports[0]),
+    ]);
+    let of_cb0: String = db
+        .sql()
+        .query_one(
+            "SELECT d.id FROM deliveries d JOIN proj_outbox o ON o.id = d.outbox_id
+             WHERE d.endpoint = 'customer' AND o.payload LIKE '%cb-0%' LIMIT 1",
+            &[],
+        )
+        .expect("cb-0's callback")
+        .get(0);
+    assert!(order_page.contains(&of_cb0), "{order_page}");
 
     // Node 0 dies while deliveries are in flight: node 1 takes its leases over once they
     // lapse, and every callback arrives (those on the wire at the kill may arrive twice).

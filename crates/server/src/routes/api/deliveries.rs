@@ -7,7 +7,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use store::delivery::{delivery_status, Attempt, Delivery, DeliveryFilter};
 
-use super::subscriptions::api_error;
 use crate::auth::{require_admin, require_reader};
 use crate::error::ApiError;
 use crate::params::Seq;
@@ -101,15 +100,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         before_seq: query.before_seq.map(Seq::get),
         limit: u32::try_from(limit.min(LIST_MAX)).unwrap_or(u32::MAX),
     };
-    let found = match &state.postgres {
-        // On PostgreSQL the delivery state is the nodes' shared one, not the working copy's.
-        Some(pool) => pool.run(move |log| log.deliveries(&filter)).await?,
-        None => {
-            let store = state.store.clone();
-            web::block(move || store.read(|conn| store::delivery::deliveries(conn, &filter)))
-                .await??
-        }
-    };
+    let found = crate::delivery_state::deliveries(&state, filter).await?;
     let views: Vec<Value> = found.iter().map(view).collect();
     Ok(HttpResponse::Ok().json(json!({ "deliveries": views })))
 }
@@ -126,32 +117,7 @@ pub async fn one(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&req, &state).await?;
-    let id = id.into_inner();
-    let found = match &state.postgres {
-        Some(pool) => {
-            pool.run(move |log| {
-                let Some(delivery) = log.delivery(&id)? else {
-                    return Ok(None);
-                };
-                let attempts = log.attempts(&id)?;
-                Ok(Some((delivery, attempts)))
-            })
-            .await?
-        }
-        None => {
-            let store = state.store.clone();
-            web::block(move || {
-                store.read(|conn| {
-                    let Some(delivery) = store::delivery::delivery(conn, &id)? else {
-                        return Ok(None);
-                    };
-                    let attempts = store::delivery::attempts(conn, &id)?;
-                    Ok(Some((delivery, attempts)))
-                })
-            })
-            .await??
-        }
-    };
+    let found = crate::delivery_state::delivery(&state, id.into_inner()).await?;
     let (delivery, attempts) = found.ok_or_else(|| ApiError::not_found("no such delivery"))?;
     let mut body = view(&delivery);
     body["body"] = Value::String(delivery.body.clone());
@@ -171,16 +137,7 @@ pub async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    match &state.postgres {
-        Some(pool) => {
-            let (job_id, now) = (id.clone(), domain::time::format_micros(chrono::Utc::now()));
-            let outcome = pool.run(move |log| log.requeue_dead(&job_id, &now)).await?;
-            outbound::subscriptions::requeued(outcome).map_err(api_error)?;
-        }
-        None => outbound::subscriptions::retry_delivery(&state.writer, &id)
-            .await
-            .map_err(api_error)?,
-    }
+    crate::delivery_state::retry(&state, id.clone()).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED)
         .json(json!({ "id": id.into_inner(), "status": delivery_status::PENDING })))
 }

@@ -122,13 +122,7 @@ pub async fn create(
 #[get("/api/v1/tenant/webhooks/subscriptions")]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    let all = match &state.postgres {
-        Some(pool) => pool.run(|log| log.subscriptions()).await?,
-        None => {
-            let store = state.store.clone();
-            web::block(move || store.read(store::delivery::subscriptions)).await??
-        }
-    };
+    let all = crate::delivery_state::subscriptions(&state).await?;
     let views: Vec<Value> = all.iter().map(view).collect();
     Ok(HttpResponse::Ok().json(json!({ "subscriptions": views })))
 }
@@ -250,37 +244,8 @@ pub async fn redeliver(
     require_admin(&req, &state).await?;
     let body = super::read_body(&state, &req, payload).await?;
     let request: RedeliverRequest = parse_json(&body, "{\"since_seq\": N}")?;
-    let since = request.since_seq.get();
-    let report = match &state.postgres {
-        Some(pool) => {
-            let sub_id = id.into_inner();
-            let subscription =
-                subscriptions::redeliverable(pool.run(move |log| log.subscription(&sub_id)).await?)
-                    .map_err(api_error)?;
-            let now = domain::time::format_micros(chrono::Utc::now());
-            pool.run(move |log| {
-                let rows = log.outbox_of_destination_since(
-                    outbound::body::destination::SUBSCRIBERS,
-                    since,
-                    subscriptions::REDELIVER_ROWS_MAX,
-                )?;
-                let statuses =
-                    log.delivery_statuses(&subscriptions::redelivery_ids(&subscription, &rows))?;
-                let plan = subscriptions::plan_redelivery(&subscription, &rows, &statuses, &now);
-                let (requeued, created) = log.apply_redelivery(&plan.requeue, &plan.new, &now)?;
-                Ok(subscriptions::Redelivered {
-                    requeued,
-                    created,
-                    pending: plan.pending,
-                    next_since_seq: plan.next_since_seq,
-                })
-            })
-            .await?
-        }
-        None => subscriptions::redeliver_since(&state.store, &state.writer, &id, since)
-            .await
-            .map_err(api_error)?,
-    };
+    let report =
+        crate::delivery_state::redeliver(&state, id.into_inner(), request.since_seq.get()).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "requeued": report.requeued,
         "created": report.created,

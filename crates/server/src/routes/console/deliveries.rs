@@ -12,7 +12,6 @@ use super::events::parse_seq;
 use super::layout::{json_pretty, query_string, stream_link};
 use super::parts::delivery_status as status_label;
 use super::{ConsoleError, Ctx};
-use crate::routes::api::subscriptions::api_error;
 use crate::state::AppState;
 
 /// Deliveries one page lists.
@@ -102,14 +101,8 @@ async fn list_page(ctx: &Ctx, query: DeliveriesQuery) -> Result<HttpResponse, Co
             .transpose()?,
         limit: PAGE_ROWS,
     };
-    let (deliveries, subscriptions) = ctx
-        .read(move |conn| {
-            Ok((
-                store::delivery::deliveries(conn, &filter)?,
-                store::delivery::subscriptions(conn)?,
-            ))
-        })
-        .await?;
+    let deliveries = crate::delivery_state::deliveries(&ctx.state, filter).await?;
+    let subscriptions = crate::delivery_state::subscriptions(&ctx.state).await?;
     let older = (deliveries.len() as u32 == PAGE_ROWS)
         .then(|| deliveries.last().map(|d| d.seq))
         .flatten();
@@ -225,15 +218,7 @@ pub async fn detail(
 }
 
 async fn detail_page(ctx: &Ctx, id: String) -> Result<HttpResponse, ConsoleError> {
-    let key = id.clone();
-    let found = ctx
-        .read(move |conn| {
-            let Some(delivery) = store::delivery::delivery(conn, &key)? else {
-                return Ok(None);
-            };
-            Ok(Some((delivery, store::delivery::attempts(conn, &key)?)))
-        })
-        .await?;
+    let found = crate::delivery_state::delivery(&ctx.state, id.clone()).await?;
     let (d, attempts) =
         found.ok_or_else(|| ConsoleError::not_found(format!("no delivery {id:?}")))?;
     let body = html! {
@@ -298,9 +283,7 @@ pub async fn retry(
     };
     let result = async {
         ctx.require_admin_form(&form.csrf)?;
-        outbound::subscriptions::retry_delivery(&ctx.state.writer, &id)
-            .await
-            .map_err(|e| ConsoleError::from(api_error(e)))?;
+        crate::delivery_state::retry(&ctx.state, id.into_inner()).await?;
         Ok(HttpResponse::SeeOther()
             .insert_header(("Location", "/console/deliveries?done=retried"))
             .finish())
@@ -330,14 +313,8 @@ pub async fn redeliver(
     let result = async {
         ctx.require_admin_form(&form.csrf)?;
         let since_seq = parse_seq("since_seq", &form.since_seq)?;
-        let report = outbound::subscriptions::redeliver_since(
-            &ctx.state.store,
-            &ctx.state.writer,
-            &id,
-            since_seq,
-        )
-        .await
-        .map_err(|e| ConsoleError::from(api_error(e)))?;
+        let report =
+            crate::delivery_state::redeliver(&ctx.state, id.into_inner(), since_seq).await?;
         Ok(HttpResponse::SeeOther()
             .insert_header((
                 "Location",

@@ -65,6 +65,15 @@ fn history(
     })
 }
 
+/// `history` with its deliveries read where they live: on PostgreSQL, from there.
+async fn with_shared_deliveries(ctx: &Ctx, mut history: History) -> Result<History, ConsoleError> {
+    let seqs = history.events.iter().map(|e| e.seq).collect();
+    if let Some(shared) = crate::delivery_state::shared_deliveries_at(&ctx.state, seqs).await? {
+        history.deliveries = shared;
+    }
+    Ok(history)
+}
+
 /// Each change: the event, then what it caused.
 fn history_section(history: &History, status_at: impl Fn(u64) -> Option<String>) -> Markup {
     html! {
@@ -147,6 +156,7 @@ async fn order_page_body(
             "no {source} order {reference:?}"
         )));
     };
+    let history = with_shared_deliveries(ctx, history).await?;
     let body = html! {
         h1 { "Order " (order.reference) " " span.muted { "(" (order.source) ")" } }
         (order_state(&order))
@@ -226,6 +236,7 @@ async fn payment_page(ctx: &Ctx, reference: String) -> Result<HttpResponse, Cons
         .await?;
     let payment = payment
         .ok_or_else(|| ConsoleError::not_found(format!("no Stripe payment {reference:?}")))?;
+    let history = with_shared_deliveries(ctx, history).await?;
     let body = html! {
         h1 { "Stripe payment " (reference) }
         section.card #state {
@@ -277,6 +288,7 @@ async fn work_order_body(ctx: &Ctx, id: String) -> Result<HttpResponse, ConsoleE
     let (Some(wo), Some(history)) = (work_order, history) else {
         return Err(ConsoleError::not_found(format!("no work order {id:?}")));
     };
+    let history = with_shared_deliveries(ctx, history).await?;
     let text = |j: &Option<domain::Json>| j.as_ref().map(|j| j.canonical()).unwrap_or_default();
     let body = html! {
         h1 { "Work order " (wo.wo_number.clone().unwrap_or_else(|| wo.id.to_string())) }
