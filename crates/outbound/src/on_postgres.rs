@@ -37,7 +37,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::body::destination;
 use crate::send::Sender;
 use crate::worker::{
-    deliveries_for, now_text, outcome_of, resolve, Target, EXPAND_ROWS_MAX, RECORD_RETRY_MAX,
+    deliveries_for, health_after, now_text, outcome_of, resolve, Health, Target, EXPAND_ROWS_MAX,
+    RECORD_RETRY_MAX,
 };
 use crate::{Config, Observer, OutboundError};
 
@@ -375,8 +376,8 @@ async fn attempt(shared: Arc<Shared>, delivery: Delivery, target: Arc<Target>, u
     }
 }
 
-/// A subscription's health after an attempt, as on SQLite (`worker`): a success clears its
-/// failure run; a 410 disables it; a failure run longer than `span` disables it.
+/// A subscription's health after an attempt, as on SQLite ([`crate::worker`]'s
+/// `health_after`), applied in PostgreSQL.
 fn follow_subscription(
     log: &mut PgLog,
     id: &str,
@@ -385,34 +386,15 @@ fn follow_subscription(
     span: Duration,
 ) -> Result<(), PgStoreError> {
     let now = &outcome.now;
-    if outcome.status == delivery_status::DELIVERED {
-        return log.set_failing_since(id, None);
+    let health = health_after(outcome, gone, span, || {
+        Ok::<_, PgStoreError>(log.subscription(id)?.map(|s| s.failing_since))
+    })?;
+    match health {
+        Health::Recovered => log.set_failing_since(id, None),
+        Health::StartsFailing => log.set_failing_since(id, Some(now)),
+        Health::Disable(reason) => log
+            .end_subscription(id, subscription_status::DISABLED, &reason, now)
+            .map(drop),
+        Health::Unchanged => Ok(()),
     }
-    if gone {
-        log.end_subscription(
-            id,
-            subscription_status::DISABLED,
-            "the endpoint answered 410 Gone",
-            now,
-        )?;
-        return Ok(());
-    }
-    let Some(subscription) = log.subscription(id)? else {
-        return Ok(());
-    };
-    let Some(since) = subscription.failing_since else {
-        return log.set_failing_since(id, Some(now));
-    };
-    let failing_for = domain::time::parse_rfc3339(&since)
-        .zip(domain::time::parse_rfc3339(now))
-        .and_then(|(since, now)| (now - since).to_std().ok())
-        .unwrap_or(Duration::ZERO);
-    if failing_for > span {
-        let reason = format!(
-            "every attempt failed since {since} (longer than {} s)",
-            span.as_secs()
-        );
-        log.end_subscription(id, subscription_status::DISABLED, &reason, now)?;
-    }
-    Ok(())
 }

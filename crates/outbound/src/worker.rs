@@ -755,8 +755,55 @@ pub(crate) fn outcome_of(
     )
 }
 
+/// What an attempt's outcome does to its subscription's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Health {
+    /// Delivered: its failure run (if any) ends.
+    Recovered,
+    /// Failed, the first failure of a run: the run starts now.
+    StartsFailing,
+    /// A 410, or a run longer than the limit: disabled, with this reason.
+    Disable(String),
+    /// Failed within a run, or no such subscription: nothing changes.
+    Unchanged,
+}
+
 /// A subscription's health after an attempt: a success clears its failure run; a 410 disables
-/// it; a failure run longer than `span` disables it. The reason is kept.
+/// it; a failure run longer than `span` disables it. `failing_since` reads the subscription's
+/// current run (`None`: no such subscription), only when it matters.
+pub(crate) fn health_after<E>(
+    outcome: &AttemptOutcome,
+    gone: bool,
+    span: Duration,
+    failing_since: impl FnOnce() -> Result<Option<Option<String>>, E>,
+) -> Result<Health, E> {
+    if outcome.status == delivery_status::DELIVERED {
+        return Ok(Health::Recovered);
+    }
+    if gone {
+        return Ok(Health::Disable("the endpoint answered 410 Gone".to_owned()));
+    }
+    let Some(run) = failing_since()? else {
+        return Ok(Health::Unchanged);
+    };
+    let Some(since) = run else {
+        return Ok(Health::StartsFailing);
+    };
+    let failing_for = domain::time::parse_rfc3339(&since)
+        .zip(domain::time::parse_rfc3339(&outcome.now))
+        .and_then(|(since, now)| (now - since).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    Ok(if failing_for > span {
+        Health::Disable(format!(
+            "every attempt failed since {since} (longer than {} s)",
+            span.as_secs()
+        ))
+    } else {
+        Health::Unchanged
+    })
+}
+
+/// Applies [`health_after`] to subscription `id` in the writer's transaction.
 fn follow_subscription(
     ctx: &WriteCtx<'_>,
     id: &str,
@@ -766,34 +813,71 @@ fn follow_subscription(
 ) -> Result<(), StoreError> {
     let tx = ctx.deliveries();
     let now = &outcome.now;
-    if outcome.status == delivery_status::DELIVERED {
-        return tx.set_failing_since(id, None);
+    let health = health_after(outcome, gone, span, || {
+        Ok::<_, StoreError>(delivery::subscription(tx.conn(), id)?.map(|s| s.failing_since))
+    })?;
+    match health {
+        Health::Recovered => tx.set_failing_since(id, None),
+        Health::StartsFailing => tx.set_failing_since(id, Some(now)),
+        Health::Disable(reason) => tx
+            .end_subscription(id, subscription_status::DISABLED, &reason, now)
+            .map(drop),
+        Health::Unchanged => Ok(()),
     }
-    if gone {
-        tx.end_subscription(
-            id,
-            subscription_status::DISABLED,
-            "the endpoint answered 410 Gone",
-            now,
-        )?;
-        return Ok(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: &str, now: &str) -> AttemptOutcome {
+        AttemptOutcome {
+            attempt: Attempt {
+                delivery_id: "d".into(),
+                attempt_no: 1,
+                started_at: now.into(),
+                duration_us: 1,
+                outcome: status.into(),
+                status_code: None,
+                response_body: None,
+                error: None,
+            },
+            status: status.into(),
+            next_attempt_at: None,
+            now: now.into(),
+        }
     }
-    let Some(subscription) = delivery::subscription(tx.conn(), id)? else {
-        return Ok(());
-    };
-    let Some(since) = subscription.failing_since else {
-        return tx.set_failing_since(id, Some(now));
-    };
-    let failing_for = domain::time::parse_rfc3339(&since)
-        .zip(domain::time::parse_rfc3339(now))
-        .and_then(|(since, now)| (now - since).to_std().ok())
-        .unwrap_or(Duration::ZERO);
-    if failing_for > span {
-        let reason = format!(
-            "every attempt failed since {since} (longer than {} s)",
-            span.as_secs()
+
+    const SPAN: Duration = Duration::from_secs(3600);
+    const NOW: &str = "2026-12-06T12:00:00.000000Z";
+
+    fn health(status: &str, gone: bool, run: Option<Option<&str>>) -> Health {
+        health_after(&outcome(status, NOW), gone, SPAN, || {
+            Ok::<_, ()>(run.map(|since| since.map(str::to_owned)))
+        })
+        .expect("health")
+    }
+
+    #[test]
+    fn a_subscriptions_health_follows_its_attempts() {
+        assert_eq!(health("delivered", false, None), Health::Recovered);
+        assert!(
+            matches!(health("pending", true, Some(None)), Health::Disable(r) if r.contains("410"))
         );
-        tx.end_subscription(id, subscription_status::DISABLED, &reason, now)?;
+        assert_eq!(
+            health("pending", false, None),
+            Health::Unchanged,
+            "no such subscription"
+        );
+        assert_eq!(health("pending", false, Some(None)), Health::StartsFailing);
+        assert_eq!(
+            health("dead", false, Some(Some("2026-12-06T11:30:00.000000Z"))),
+            Health::Unchanged,
+            "a run shorter than the span"
+        );
+        assert!(matches!(
+            health("dead", false, Some(Some("2026-12-06T10:59:59.000000Z"))),
+            Health::Disable(r) if r.contains("since 2026-12-06T10:59:59")
+        ));
     }
-    Ok(())
 }

@@ -98,19 +98,7 @@ impl PgLog {
              WHERE seq > $1 AND seq <= $2 ORDER BY seq, id",
             &[&after, &upper],
         )?;
-        rows.iter()
-            .map(|row| {
-                Ok(OutboxRow {
-                    id: row.try_get(0)?,
-                    seq: to_u64(row.try_get(1)?, "seq")?,
-                    event: row.try_get(2)?,
-                    destination: row.try_get(3)?,
-                    stream: row.try_get(4)?,
-                    recorded_at: row.try_get(5)?,
-                    payload: row.try_get(6)?,
-                })
-            })
-            .collect()
+        rows.iter().map(outbox_from_row).collect()
     }
 
     /// Applies a node's expansion plan: the deliveries planned for the outbox rows after
@@ -491,6 +479,19 @@ fn endpoint_lock_key(endpoint: &str) -> i64 {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// An outbox row read as `id, seq, event, destination, stream, recorded_at, payload`.
+pub(crate) fn outbox_from_row(row: &Row) -> Result<OutboxRow, PgStoreError> {
+    Ok(OutboxRow {
+        id: row.try_get(0)?,
+        seq: to_u64(row.try_get(1)?, "seq")?,
+        event: row.try_get(2)?,
+        destination: row.try_get(3)?,
+        stream: row.try_get(4)?,
+        recorded_at: row.try_get(5)?,
+        payload: row.try_get(6)?,
+    })
 }
 
 fn delivery_from_row(row: &Row) -> Result<Delivery, PgStoreError> {

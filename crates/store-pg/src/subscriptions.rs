@@ -190,17 +190,7 @@ impl PgLog {
                 &[&destination, &to_i64(since_seq, "seq")?, &i64::from(limit)],
             )?
             .iter()
-            .map(|row| {
-                Ok(OutboxRow {
-                    id: row.try_get(0)?,
-                    seq: to_u64(row.try_get(1)?, "seq")?,
-                    event: row.try_get(2)?,
-                    destination: row.try_get(3)?,
-                    stream: row.try_get(4)?,
-                    recorded_at: row.try_get(5)?,
-                    payload: row.try_get(6)?,
-                })
-            })
+            .map(crate::delivery::outbox_from_row)
             .collect()
     }
 
