@@ -105,8 +105,8 @@ fn sqlite_only(settings: &Settings, command: &str) -> Result<(), CommandError> {
     match location(settings) {
         Location::Sqlite => Ok(()),
         Location::Postgres(url) => Err(CommandError::Usage(format!(
-            "--db {}: {command} does not run on PostgreSQL yet (verify, digest, events, \
-             ledger, replay and migrate do); give it an SQLite file",
+            "--db {}: {command} does not run on PostgreSQL yet (serve, token create, verify, \
+             digest, events, ledger, replay and migrate do); give it an SQLite file",
             redact(&url)
         ))),
     }
