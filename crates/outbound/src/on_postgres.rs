@@ -22,8 +22,9 @@
 //!
 //! Deliveries go to seed 003's customer endpoint, seed 002's Zapier endpoint and the
 //! subscriptions, all shared in PostgreSQL (a subscription's failure run is followed there as on
-//! SQLite: a 410 or a run longer than `failing_span_max` disables it). What runs on SQLite only
-//! so far: the backlog limit of a failing endpoint, and the backlog gauges.
+//! SQLite: a 410 or a run longer than `failing_span_max` disables it). The expansion is planned
+//! by the same code as SQLite's (`worker::plan_rows`: skipped destinations, the backlog limit
+//! of a failing endpoint), and the backlog gauges count the whole cluster's backlog.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,8 +38,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::body::destination;
 use crate::send::Sender;
 use crate::worker::{
-    deliveries_for, health_after, now_text, outcome_of, resolve, Health, Target, EXPAND_ROWS_MAX,
-    RECORD_RETRY_MAX,
+    health_after, now_text, outcome_of, plan_rows, resolve, AbortOnDrop, Health, Target,
+    EXPAND_ROWS_MAX, GAUGE_INTERVAL, RECORD_RETRY_MAX,
 };
 use crate::{Config, Observer, OutboundError};
 
@@ -164,6 +165,8 @@ pub async fn start(
 
 async fn run(shared: Arc<Shared>) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    // The backlog gauges, in a task of their own (their counts read every pending delivery).
+    let _gauges = AbortOnDrop(tokio::spawn(gauges(shared.clone())));
     // Expansion runs when this node committed a batch (the writer's wake) or after a sleep
     // (other nodes' batches); an attempt that ended only frees a slot for the next lease.
     let mut expand_now = true;
@@ -204,6 +207,31 @@ async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// Refreshes the backlog gauges every [`GAUGE_INTERVAL`] (the whole cluster's backlog, as
+/// every node sees it), on a connection of their own.
+async fn gauges(shared: Arc<Shared>) {
+    let connection = Arc::new(Connection {
+        url: shared.pg.url.clone(),
+        log: Mutex::new(None),
+    });
+    let mut interval = tokio::time::interval(GAUGE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match on(&connection, |log| log.backlog()).await {
+            Ok((pending, oldest)) => {
+                let age = oldest
+                    .as_deref()
+                    .and_then(domain::time::parse_rfc3339)
+                    .and_then(|t| (Utc::now() - t).to_std().ok())
+                    .unwrap_or(Duration::ZERO);
+                shared.observer.backlog(pending, age);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the outbound backlog"),
+        }
+    }
+}
+
 /// Turns outbox rows past the shared cursor into deliveries until none is left.
 async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
     loop {
@@ -215,28 +243,20 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
                 return Ok(None);
             };
             let subscriptions = log.active_subscriptions()?;
-            let now = now_text();
-            let mut deliveries = Vec::new();
-            let mut skipped = Vec::new();
-            for row in &rows {
-                for new in deliveries_for(row, &subscriptions, &config, &now) {
-                    // As on SQLite: a destination without a URL is counted, not stored.
-                    if new.status == delivery_status::SKIPPED {
-                        skipped.push(new.event);
-                    } else {
-                        deliveries.push(new);
-                    }
-                }
-            }
-            let applied = log.apply_expansion(cursor, last.seq, &deliveries)?;
-            Ok(Some((applied, skipped)))
+            let failing = log.failing_backlogs(config.backlog_max)?;
+            let planned = plan_rows(&rows, &subscriptions, failing, &config, &now_text());
+            let applied = log.apply_expansion(cursor, last.seq, &planned.deliveries)?;
+            Ok(Some((applied, planned)))
         })
         .await?;
         match step {
             None => return Ok(()),
-            Some((true, skipped)) => {
-                for event in &skipped {
+            Some((true, planned)) => {
+                for event in &planned.skipped {
                     shared.observer.settled(event, delivery_status::SKIPPED);
+                }
+                for event in &planned.dead {
+                    shared.observer.settled(event, delivery_status::DEAD);
                 }
             }
             // Another node expanded these rows first: plan again from its cursor.

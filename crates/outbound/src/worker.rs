@@ -36,7 +36,7 @@ use crate::{delivery_id, Config, Observer, OutboundError};
 /// Outbox rows expanded per writer job (whole `seq`s, so a little more at times).
 pub(crate) const EXPAND_ROWS_MAX: u32 = 500;
 /// How often the backlog gauges are refreshed.
-const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a busy writer is retried before an attempt's record is given up (the delivery then
 /// stays pending and is attempted again: at least once).
 const WRITE_BUSY_RETRY_MAX: Duration = Duration::from_secs(30);
@@ -164,7 +164,7 @@ fn task_id(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio
 }
 
 /// Aborts a task when dropped: the gauge task ends with the dispatcher that started it.
-struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -289,17 +289,40 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
         return Ok(None);
     };
     let subscriptions = delivery::active_subscriptions(conn)?;
-    let mut failing = delivery::failing_backlogs(conn, config.backlog_max)?;
-    let now = now_text();
-    let mut plan = Expansion {
+    let failing = delivery::failing_backlogs(conn, config.backlog_max)?;
+    let planned = plan_rows(&rows, &subscriptions, failing, config, &now_text());
+    Ok(Some(Expansion {
         cursor,
         last_seq: last.seq,
-        deliveries: Vec::new(),
-        skipped: Vec::new(),
-        dead: Vec::new(),
-    };
-    for row in &rows {
-        for mut new in deliveries_for(row, &subscriptions, config, &now) {
+        deliveries: planned.deliveries,
+        skipped: planned.skipped,
+        dead: planned.dead,
+    }))
+}
+
+/// The deliveries outbox rows make, as [`plan_rows`] plans them.
+#[derive(Debug, Default)]
+pub(crate) struct Planned {
+    pub(crate) deliveries: Vec<Delivery>,
+    /// Events of rows whose destination has no URL: counted, not stored.
+    pub(crate) skipped: Vec<String>,
+    /// Events of deliveries recorded dead because their endpoint's backlog is full.
+    pub(crate) dead: Vec<String>,
+}
+
+/// Plans the deliveries of `rows` (on either backend): `failing` holds the pending deliveries
+/// of each failing endpoint (one with a pending delivery that failed an attempt), capped at
+/// `backlog_max`.
+pub(crate) fn plan_rows(
+    rows: &[OutboxRow],
+    subscriptions: &[Subscription],
+    mut failing: HashMap<String, u64>,
+    config: &Config,
+    now: &str,
+) -> Planned {
+    let mut plan = Planned::default();
+    for row in rows {
+        for mut new in deliveries_for(row, subscriptions, config, now) {
             // A destination without a URL is counted (`webhook_deliveries_total{status=
             // "skipped"}`) and not stored: a row per event that nobody will send cost the
             // writer as much as the event itself. `redeliver` sends such rows once a URL is set.
@@ -320,7 +343,7 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
             plan.deliveries.push(new);
         }
     }
-    Ok(Some(plan))
+    plan
 }
 
 /// A delivery refused because its endpoint is failing (a pending delivery awaits a retry) and

@@ -21,6 +21,8 @@
 //! Times are the log's fixed-width RFC 3339 text (micro-seconds, `Z`), `COLLATE "C"`, so that
 //! text order is time order here as in SQLite.
 
+use std::collections::HashMap;
+
 use postgres::Row;
 use store::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryFilter, OUTBOX_CURSOR};
 use store::projection::OutboxRow;
@@ -347,6 +349,49 @@ impl PgLog {
             .iter()
             .map(delivery_from_row)
             .collect()
+    }
+
+    /// Pending deliveries per failing endpoint (one with a pending delivery that failed an
+    /// attempt), each count capped at `cap`: what the backlog limit of an expansion needs, read
+    /// without counting the healthy endpoints' pending deliveries (as SQLite's
+    /// `store::delivery::failing_backlogs`).
+    pub fn failing_backlogs(&mut self, cap: u64) -> Result<HashMap<String, u64>, PgStoreError> {
+        let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        self.client
+            .query(
+                "SELECT e.endpoint, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries AS d
+                     WHERE d.status = 'pending' AND d.endpoint = e.endpoint LIMIT $1) AS capped)
+                 FROM (SELECT DISTINCT endpoint FROM deliveries
+                       WHERE status = 'pending' AND attempts > 0) AS e",
+                &[&cap],
+            )?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, to_u64(row.try_get(1)?, "count")?)))
+            .collect()
+    }
+
+    /// The outbound backlog: pending deliveries plus outbox rows past the workers' cursor, and
+    /// the time the oldest of them was created or recorded (as SQLite's
+    /// `store::delivery::backlog`), for the gauges.
+    pub fn backlog(&mut self) -> Result<(u64, Option<String>), PgStoreError> {
+        let row = self.client.query_one(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending'),
+                    (SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'),
+                    (SELECT COUNT(*) FROM proj_outbox WHERE seq > (SELECT COALESCE(MAX(seq), 0)
+                         FROM outbound_cursor WHERE name = $1)),
+                    (SELECT MIN(recorded_at) FROM proj_outbox WHERE seq > (SELECT
+                         COALESCE(MAX(seq), 0) FROM outbound_cursor WHERE name = $1))",
+            &[&OUTBOX_CURSOR],
+        )?;
+        let pending = to_u64(row.try_get(0)?, "count")?;
+        let oldest_pending: Option<String> = row.try_get(1)?;
+        let unexpanded = to_u64(row.try_get(2)?, "count")?;
+        let oldest_row: Option<String> = row.try_get(3)?;
+        let oldest = match (oldest_pending, oldest_row) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok((pending + unexpanded, oldest))
     }
 
     /// One delivery, leased or not.

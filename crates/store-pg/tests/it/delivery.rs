@@ -453,3 +453,39 @@ fn a_subscription_is_stored_after_the_head_rotated_ended_with_its_pending_delive
     assert_eq!(again.status, delivery_status::PENDING);
     assert_eq!(again.next_attempt_at.as_deref(), Some(T2));
 }
+
+#[test]
+fn the_backlog_counts_pending_deliveries_and_unexpanded_rows_and_failing_endpoints_alone() {
+    let db = TestDb::create();
+    let mut log = db.log();
+    assert_eq!(log.backlog().expect("backlog"), (0, None));
+    let mut deliveries: Vec<Delivery> = (1..=5)
+        .map(|seq| pending("customer", seq, &format!("order-{seq}")))
+        .collect();
+    deliveries.extend((6..=7).map(|seq| pending("sub_ok", seq, &format!("order-{seq}"))));
+    log.insert_deliveries(&deliveries).expect("insert");
+    assert_eq!(log.backlog().expect("backlog"), (7, Some(T0.to_owned())));
+    assert!(
+        log.failing_backlogs(100).expect("failing").is_empty(),
+        "no endpoint failed an attempt yet"
+    );
+    // One customer attempt fails and is retried later: the customer endpoint is failing.
+    let leased = log
+        .lease_due(lease("node-a", T0, T0_LEASE_END), "customer", false, 1)
+        .expect("lease");
+    let mut retry = delivered(&leased[0].id, T0);
+    retry.status = delivery_status::PENDING.to_owned();
+    retry.next_attempt_at = Some(T2.to_owned());
+    retry.attempt.outcome = "retry".to_owned();
+    assert!(log
+        .record_attempt(lease("node-a", T0, T0_LEASE_END), &retry)
+        .expect("record"));
+    let failing = log.failing_backlogs(100).expect("failing");
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing.get("customer"), Some(&5));
+    assert_eq!(
+        log.failing_backlogs(3).expect("failing").get("customer"),
+        Some(&3),
+        "counted up to the cap"
+    );
+}
