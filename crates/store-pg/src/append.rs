@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use domain::{event_id_for_key, Dedupe, Event, NewEvent, DEFAULT_TENANT};
+use postgres::types::ToSql;
 use postgres::{Client, GenericClient, IsolationLevel, Row, Statement, Transaction};
 use store::hash::{row_hash, HashInput, GENESIS_HASH, HASH_LAYOUT};
 use store::log::{content_key, is_content_key};
@@ -23,6 +24,15 @@ use crate::{Clock, PgStoreError};
 /// The key of the transaction-scoped advisory lock every batch takes first ("hookledg" in
 /// ASCII). Another program that appends to this table must take it too.
 pub const APPEND_LOCK_KEY: i64 = 0x686f_6f6b_6c65_6467;
+
+/// Inserts a batch of events given as one array per column ([`EventColumns`], parameters
+/// `$1` to `$15`).
+pub(crate) const INSERT_EVENTS: &str =
+    "INSERT INTO events (seq, id, stream, stream_version, type, type_version, source, tenant,
+         recorded_at, idempotency_key, payload, raw_request, hash_layout, prev_hash, hash)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+         $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+         $13::bigint[], $14::text[], $15::text[])";
 
 /// The columns dedupe reads of an event already in the log.
 const RECORDED_COLUMNS: &str = "seq, id, stream, stream_version, recorded_at, idempotency_key";
@@ -57,14 +67,7 @@ impl Statements {
                 "SELECT {RECORDED_COLUMNS} FROM events WHERE idempotency_key = ANY($1::text[])
                  AND substr(idempotency_key, 1, length(stream) + 1) <> stream || '#'"
             ))?,
-            insert: client.prepare(
-                "INSERT INTO events (seq, id, stream, stream_version, type, type_version, source,
-                     tenant, recorded_at, idempotency_key, payload, raw_request, hash_layout,
-                     prev_hash, hash)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],
-                     $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[])",
-            )?,
+            insert: client.prepare(INSERT_EVENTS)?,
         })
     }
 }
@@ -346,38 +349,82 @@ pub(crate) fn insert_events(
     if rows.is_empty() {
         return Ok(());
     }
-    let ints = |f: fn(&Event) -> u64, column: &str| -> Result<Vec<i64>, PgStoreError> {
-        rows.iter().map(|e| to_i64(f(e), column)).collect()
-    };
-    let texts = |f: fn(&Event) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
-    let ids: Vec<String> = rows.iter().map(|e| e.id.to_string()).collect();
-    let tenants: Vec<String> = rows.iter().map(|e| e.tenant.to_string()).collect();
-    let layouts: Vec<i64> = vec![HASH_LAYOUT; rows.len()];
-    let inserted = client.execute(
-        insert,
-        &[
-            &ints(|e| e.seq, "seq")?,
-            &ids,
-            &texts(|e| &e.stream),
-            &ints(|e| e.stream_version, "stream_version")?,
-            &texts(|e| &e.event_type),
-            &ints(|e| u64::from(e.type_version), "type_version")?,
-            &texts(|e| &e.source),
-            &tenants,
-            &texts(|e| &e.recorded_at),
-            &texts(|e| &e.idempotency_key),
-            &texts(|e| &e.payload),
-            &texts(|e| &e.raw_request),
-            &layouts,
-            &texts(|e| &e.prev_hash),
-            &texts(|e| &e.hash),
-        ],
-    )?;
-    if inserted != rows.len() as u64 {
+    let inserted = client.execute(insert, &EventColumns::new(rows)?.params())?;
+    check_inserted(inserted, rows.len())
+}
+
+/// Fails unless a statement inserted the `expected` rows of a batch.
+pub(crate) fn check_inserted(inserted: u64, expected: usize) -> Result<(), PgStoreError> {
+    if inserted != expected as u64 {
         return Err(PgStoreError::Invariant(format!(
-            "inserted {inserted} rows of a batch of {}",
-            rows.len()
+            "inserted {inserted} rows of a batch of {expected}"
         )));
     }
     Ok(())
+}
+
+/// Events as one array per column, the parameters of [`INSERT_EVENTS`].
+pub(crate) struct EventColumns<'a> {
+    seqs: Vec<i64>,
+    ids: Vec<String>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    types: Vec<&'a str>,
+    type_versions: Vec<i64>,
+    sources: Vec<&'a str>,
+    tenants: Vec<String>,
+    recorded_at: Vec<&'a str>,
+    keys: Vec<&'a str>,
+    payloads: Vec<&'a str>,
+    raw_requests: Vec<&'a str>,
+    layouts: Vec<i64>,
+    prev_hashes: Vec<&'a str>,
+    hashes: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    pub(crate) fn new(rows: &'a [Event]) -> Result<EventColumns<'a>, PgStoreError> {
+        let ints = |f: fn(&Event) -> u64, column: &str| -> Result<Vec<i64>, PgStoreError> {
+            rows.iter().map(|e| to_i64(f(e), column)).collect()
+        };
+        let texts = |f: fn(&Event) -> &str| -> Vec<&str> { rows.iter().map(f).collect() };
+        Ok(EventColumns {
+            seqs: ints(|e| e.seq, "seq")?,
+            ids: rows.iter().map(|e| e.id.to_string()).collect(),
+            streams: texts(|e| &e.stream),
+            versions: ints(|e| e.stream_version, "stream_version")?,
+            types: texts(|e| &e.event_type),
+            type_versions: ints(|e| u64::from(e.type_version), "type_version")?,
+            sources: texts(|e| &e.source),
+            tenants: rows.iter().map(|e| e.tenant.to_string()).collect(),
+            recorded_at: texts(|e| &e.recorded_at),
+            keys: texts(|e| &e.idempotency_key),
+            payloads: texts(|e| &e.payload),
+            raw_requests: texts(|e| &e.raw_request),
+            layouts: vec![HASH_LAYOUT; rows.len()],
+            prev_hashes: texts(|e| &e.prev_hash),
+            hashes: texts(|e| &e.hash),
+        })
+    }
+
+    /// `$1` to `$15` of [`INSERT_EVENTS`].
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 15] {
+        [
+            &self.seqs,
+            &self.ids,
+            &self.streams,
+            &self.versions,
+            &self.types,
+            &self.type_versions,
+            &self.sources,
+            &self.tenants,
+            &self.recorded_at,
+            &self.keys,
+            &self.payloads,
+            &self.raw_requests,
+            &self.layouts,
+            &self.prev_hashes,
+            &self.hashes,
+        ]
+    }
 }

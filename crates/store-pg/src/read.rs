@@ -1,7 +1,7 @@
 //! Reading the log back: its head and its events in `seq` order.
 
 use domain::Event;
-use postgres::{Client, Row};
+use postgres::{Client, Row, ToStatement};
 use uuid::Uuid;
 
 use crate::append::{to_u32, to_u64};
@@ -24,13 +24,25 @@ pub(crate) fn read_events(
     after_seq: u64,
     limit: u64,
 ) -> Result<Vec<Event>, PgStoreError> {
+    read_events_with(client, events_after_sql().as_str(), after_seq, limit)
+}
+
+/// The events after `$1`, at most `$2` of them, in `seq` order.
+pub(crate) fn events_after_sql() -> String {
+    format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+}
+
+/// [`read_events`] with [`events_after_sql`] as the caller holds it (prepared once, say).
+pub(crate) fn read_events_with<T: ToStatement + ?Sized>(
+    client: &mut Client,
+    statement: &T,
+    after_seq: u64,
+    limit: u64,
+) -> Result<Vec<Event>, PgStoreError> {
     // Past i64::MAX there is no row anyway.
     let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client.query(
-        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"),
-        &[&after_seq, &limit],
-    )?;
+    let rows = client.query(statement, &[&after_seq, &limit])?;
     rows.iter().map(event_from_row).collect()
 }
 
