@@ -242,25 +242,32 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
             let Some(last) = rows.last() else {
                 return Ok(None);
             };
+            // Fewer rows than asked for: these were all the rows past the cursor.
+            let all = rows.len() < EXPAND_ROWS_MAX as usize;
             let subscriptions = log.active_subscriptions()?;
             let failing = log.failing_backlogs(config.backlog_max)?;
             let planned = plan_rows(&rows, &subscriptions, failing, &config, &now_text());
             let applied = log.apply_expansion(cursor, last.seq, &planned.deliveries)?;
-            Ok(Some((applied, planned)))
+            Ok(Some((applied, all, planned)))
         })
         .await?;
         match step {
             None => return Ok(()),
-            Some((true, planned)) => {
+            Some((true, all, planned)) => {
                 for event in &planned.skipped {
                     shared.observer.settled(event, delivery_status::SKIPPED);
                 }
                 for event in &planned.dead {
                     shared.observer.settled(event, delivery_status::DEAD);
                 }
+                // Rows appended since then wake the worker again (this node's batches) or
+                // are found by the next round (other nodes').
+                if all {
+                    return Ok(());
+                }
             }
             // Another node expanded these rows first: plan again from its cursor.
-            Some((false, _)) => {}
+            Some((false, ..)) => {}
         }
     }
 }

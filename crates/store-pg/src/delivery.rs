@@ -22,8 +22,9 @@
 //! text order is time order here as in SQLite.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use postgres::Row;
+use postgres::{Row, Statement};
 use store::delivery::{Attempt, AttemptOutcome, Delivery, DeliveryFilter, OUTBOX_CURSOR};
 use store::projection::OutboxRow;
 
@@ -71,10 +72,8 @@ impl PgLog {
 
     /// The workers' cursor: every outbox row with `seq` at or below it has its deliveries.
     pub fn outbox_cursor(&mut self) -> Result<u64, PgStoreError> {
-        let row = self.client.query_opt(
-            "SELECT seq FROM outbound_cursor WHERE name = $1",
-            &[&OUTBOX_CURSOR],
-        )?;
+        let statement = self.prepared("SELECT seq FROM outbound_cursor WHERE name = $1")?;
+        let row = self.client.query_opt(&statement, &[&OUTBOX_CURSOR])?;
         row.map_or(Ok(0), |row| to_u64(row.try_get(0)?, "cursor"))
     }
 
@@ -86,20 +85,20 @@ impl PgLog {
         limit: u32,
     ) -> Result<Vec<OutboxRow>, PgStoreError> {
         let after = to_i64(after_seq, "seq")?;
+        let last = self.prepared(
+            "SELECT seq FROM proj_outbox WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2",
+        )?;
+        let rows = self.prepared(
+            "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
+             WHERE seq > $1 AND seq <= $2 ORDER BY seq, id",
+        )?;
         let upper: i64 = self
             .client
-            .query_opt(
-                "SELECT seq FROM proj_outbox WHERE seq > $1 ORDER BY seq LIMIT 1 OFFSET $2",
-                &[&after, &i64::from(limit.max(1) - 1)],
-            )?
+            .query_opt(&last, &[&after, &i64::from(limit.max(1) - 1)])?
             .map(|row| row.try_get(0))
             .transpose()?
             .unwrap_or(i64::MAX);
-        let rows = self.client.query(
-            "SELECT id, seq, event, destination, stream, recorded_at, payload FROM proj_outbox
-             WHERE seq > $1 AND seq <= $2 ORDER BY seq, id",
-            &[&after, &upper],
-        )?;
+        let rows = self.client.query(&rows, &[&after, &upper])?;
         rows.iter().map(outbox_from_row).collect()
     }
 
@@ -114,12 +113,16 @@ impl PgLog {
         to_cursor: u64,
         deliveries: &[Delivery],
     ) -> Result<bool, PgStoreError> {
+        let lock_cursor =
+            self.prepared("SELECT seq FROM outbound_cursor WHERE name = $1 FOR UPDATE")?;
+        let insert = self.prepared(&INSERT_DELIVERIES)?;
+        let move_cursor = self.prepared(
+            "INSERT INTO outbound_cursor (name, seq) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+        )?;
         let mut tx = self.client.transaction()?;
         let current = tx
-            .query_opt(
-                "SELECT seq FROM outbound_cursor WHERE name = $1 FOR UPDATE",
-                &[&OUTBOX_CURSOR],
-            )?
+            .query_opt(&lock_cursor, &[&OUTBOX_CURSOR])?
             .map(|row| row.try_get::<_, i64>(0))
             .transpose()?;
         let Some(current) = current else {
@@ -130,10 +133,9 @@ impl PgLog {
         if to_u64(current, "cursor")? != from_cursor {
             return Ok(false);
         }
-        insert_deliveries(&mut tx, deliveries)?;
+        insert_deliveries(&mut tx, &insert, deliveries)?;
         tx.execute(
-            "INSERT INTO outbound_cursor (name, seq) VALUES ($1, $2)
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+            &move_cursor,
             &[&OUTBOX_CURSOR, &to_i64(to_cursor, "cursor")?],
         )?;
         tx.commit()?;
@@ -143,8 +145,9 @@ impl PgLog {
     /// Inserts new pending deliveries (an expansion of outbox rows); one that exists already
     /// (same id) is left as it is. Returns how many were inserted.
     pub fn insert_deliveries(&mut self, deliveries: &[Delivery]) -> Result<u64, PgStoreError> {
+        let insert = self.prepared(&INSERT_DELIVERIES)?;
         let mut tx = self.client.transaction()?;
-        let inserted = insert_deliveries(&mut tx, deliveries)?;
+        let inserted = insert_deliveries(&mut tx, &insert, deliveries)?;
         tx.commit()?;
         Ok(inserted)
     }
@@ -182,16 +185,16 @@ impl PgLog {
         endpoints: &[&str],
         now: &str,
     ) -> Result<Option<String>, PgStoreError> {
+        let statement = self.prepared(
+            "SELECT LEAST(
+                 (SELECT MIN(next_attempt_at) FROM deliveries
+                  WHERE status = 'pending' AND endpoint = ANY($1) AND next_attempt_at > $2),
+                 (SELECT MIN(lease_until) FROM deliveries
+                  WHERE status = 'pending' AND endpoint = ANY($1) AND lease_until > $2))",
+        )?;
         Ok(self
             .client
-            .query_one(
-                "SELECT LEAST(
-                     (SELECT MIN(next_attempt_at) FROM deliveries
-                      WHERE status = 'pending' AND endpoint = ANY($1) AND next_attempt_at > $2),
-                     (SELECT MIN(lease_until) FROM deliveries
-                      WHERE status = 'pending' AND endpoint = ANY($1) AND lease_until > $2))",
-                &[&endpoints, &now],
-            )?
+            .query_one(&statement, &[&endpoints, &now])?
             .try_get(0)?)
     }
 
@@ -207,17 +210,18 @@ impl PgLog {
         limit: u32,
         cap: u32,
     ) -> Result<Vec<Delivery>, PgStoreError> {
+        let lease_capped = self.prepared(&lease_sql(
+            ordered,
+            "GREATEST(0, LEAST($3, $6 - (SELECT COUNT(*) FROM deliveries
+                 WHERE status = 'pending' AND endpoint = $1 AND lease_until > $2)))",
+        ))?;
         let mut tx = self.client.transaction()?;
         tx.batch_execute(&format!(
             "SELECT pg_advisory_xact_lock({})",
             endpoint_lock_key(endpoint)
         ))?;
         let rows = tx.query(
-            &lease_sql(
-                ordered,
-                "GREATEST(0, LEAST($3, $6 - (SELECT COUNT(*) FROM deliveries
-                     WHERE status = 'pending' AND endpoint = $1 AND lease_until > $2)))",
-            ),
+            &lease_capped,
             &[
                 &endpoint,
                 &lease.now,
@@ -260,7 +264,7 @@ impl PgLog {
         let last_error = outcome.last_error();
         let status_code = a.status_code.map(i64::from);
         // One statement, so one round trip and atomic: no attempt row unless the lease held.
-        let recorded = self.client.query_opt(
+        let statement = self.prepared(
             "WITH settled AS (
                  UPDATE deliveries SET status = $2, attempts = attempts + 1,
                  round_attempts = round_attempts + 1, next_attempt_at = $3, last_error = $4,
@@ -273,6 +277,9 @@ impl PgLog {
              SELECT id, attempts, $10::text, $11::bigint, $12::text, $5::bigint, $13::text,
                  $14::text FROM settled
              RETURNING attempt_no",
+        )?;
+        let recorded = self.client.query_opt(
+            &statement,
             &[
                 &a.delivery_id,
                 &outcome.status,
@@ -357,14 +364,14 @@ impl PgLog {
     /// `store::delivery::failing_backlogs`).
     pub fn failing_backlogs(&mut self, cap: u64) -> Result<HashMap<String, u64>, PgStoreError> {
         let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+        let statement = self.prepared(
+            "SELECT e.endpoint, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries AS d
+                 WHERE d.status = 'pending' AND d.endpoint = e.endpoint LIMIT $1) AS capped)
+             FROM (SELECT DISTINCT endpoint FROM deliveries
+                   WHERE status = 'pending' AND attempts > 0) AS e",
+        )?;
         self.client
-            .query(
-                "SELECT e.endpoint, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries AS d
-                     WHERE d.status = 'pending' AND d.endpoint = e.endpoint LIMIT $1) AS capped)
-                 FROM (SELECT DISTINCT endpoint FROM deliveries
-                       WHERE status = 'pending' AND attempts > 0) AS e",
-                &[&cap],
-            )?
+            .query(&statement, &[&cap])?
             .iter()
             .map(|row| Ok((row.try_get(0)?, to_u64(row.try_get(1)?, "count")?)))
             .collect()
@@ -434,44 +441,70 @@ impl PgLog {
     }
 }
 
+/// Inserts deliveries given as one array per column (`$1` to `$19`, [`DELIVERY_COLUMNS`]'s
+/// order); one that exists already (same id, or same outbox row and endpoint) is left as it is.
+pub(crate) static INSERT_DELIVERIES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO deliveries ({DELIVERY_COLUMNS})
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::bigint[],
+             $12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::text[],
+             $18::text[], $19::text[])
+         ON CONFLICT DO NOTHING"
+    )
+});
+
+/// Inserts `deliveries` with one statement ([`INSERT_DELIVERIES`], prepared as `statement`) in
+/// the caller's transaction. Returns how many were inserted.
 pub(crate) fn insert_deliveries(
     tx: &mut postgres::Transaction<'_>,
+    statement: &Statement,
     deliveries: &[Delivery],
 ) -> Result<u64, PgStoreError> {
-    let statement = tx.prepare(&format!(
-        "INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING"
-    ))?;
-    let mut inserted = 0;
-    for d in deliveries {
-        let seq = to_i64(d.seq, "seq")?;
-        let status_code = d.last_status_code.map(i64::from);
-        inserted += tx.execute(
-            &statement,
-            &[
-                &d.id,
-                &d.outbox_id,
-                &d.endpoint,
-                &d.destination,
-                &d.subscription_id,
-                &d.tenant,
-                &seq,
-                &d.event,
-                &d.stream,
-                &d.status,
-                &i64::from(d.attempts),
-                &i64::from(d.round_attempts),
-                &d.next_attempt_at,
-                &d.last_error,
-                &status_code,
-                &d.body,
-                &d.created_at,
-                &d.updated_at,
-                &d.settled_at,
-            ],
-        )?;
+    if deliveries.is_empty() {
+        return Ok(0);
     }
-    Ok(inserted)
+    let texts = |f: fn(&Delivery) -> &str| -> Vec<&str> { deliveries.iter().map(f).collect() };
+    let optional = |f: fn(&Delivery) -> Option<&str>| -> Vec<Option<&str>> {
+        deliveries.iter().map(f).collect()
+    };
+    let seqs = deliveries
+        .iter()
+        .map(|d| to_i64(d.seq, "seq"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let attempts: Vec<i64> = deliveries.iter().map(|d| i64::from(d.attempts)).collect();
+    let round_attempts: Vec<i64> = deliveries
+        .iter()
+        .map(|d| i64::from(d.round_attempts))
+        .collect();
+    let status_codes: Vec<Option<i64>> = deliveries
+        .iter()
+        .map(|d| d.last_status_code.map(i64::from))
+        .collect();
+    Ok(tx.execute(
+        statement,
+        &[
+            &texts(|d| &d.id),
+            &texts(|d| &d.outbox_id),
+            &texts(|d| &d.endpoint),
+            &texts(|d| &d.destination),
+            &optional(|d| d.subscription_id.as_deref()),
+            &texts(|d| &d.tenant),
+            &seqs,
+            &texts(|d| &d.event),
+            &texts(|d| &d.stream),
+            &texts(|d| &d.status),
+            &attempts,
+            &round_attempts,
+            &optional(|d| d.next_attempt_at.as_deref()),
+            &optional(|d| d.last_error.as_deref()),
+            &status_codes,
+            &texts(|d| &d.body),
+            &texts(|d| &d.created_at),
+            &texts(|d| &d.updated_at),
+            &optional(|d| d.settled_at.as_deref()),
+        ],
+    )?)
 }
 
 /// The statement that leases due deliveries of `$1` at `$2` for owner `$4` until `$5`, at most

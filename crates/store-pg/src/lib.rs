@@ -59,9 +59,11 @@ mod target;
 mod tokens;
 mod verify;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::{Event, NewEvent};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 use store::{Appended, VerifyReport};
 
 pub use append::APPEND_LOCK_KEY;
@@ -134,6 +136,8 @@ pub struct PgLog {
     client: Client,
     clock: Clock,
     statements: Option<append::Statements>,
+    /// Statements prepared on this connection by [`PgLog::prepared`], by their text.
+    prepared: HashMap<String, Statement>,
 }
 
 impl PgLog {
@@ -145,7 +149,19 @@ impl PgLog {
             client,
             clock: Box::new(Utc::now),
             statements: None,
+            prepared: HashMap::new(),
         })
+    }
+
+    /// `sql` prepared on this connection, the first time only: a statement a delivery worker
+    /// runs every round is parsed once and costs one round trip, not two, afterwards.
+    pub(crate) fn prepared(&mut self, sql: &str) -> Result<Statement, PgStoreError> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     /// Whether this database holds a hookledger schema (any version): commands that only read
@@ -179,6 +195,7 @@ impl PgLog {
     /// Applies every migration the database has not seen (see [`schema`]).
     pub fn migrate(&mut self) -> Result<(), PgStoreError> {
         self.statements = None;
+        self.prepared.clear();
         schema::migrate(&mut self.client)
     }
 

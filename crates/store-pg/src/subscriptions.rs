@@ -78,14 +78,12 @@ impl PgLog {
 
     /// Every subscription that is not deleted, oldest first.
     pub fn subscriptions(&mut self) -> Result<Vec<Subscription>, PgStoreError> {
+        let statement = self.prepared(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE status <> 'deleted'
+             ORDER BY created_at, id"
+        ))?;
         self.client
-            .query(
-                &format!(
-                    "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE status <> 'deleted'
-                     ORDER BY created_at, id"
-                ),
-                &[],
-            )?
+            .query(&statement, &[])?
             .iter()
             .map(subscription_from_row)
             .collect()
@@ -218,13 +216,14 @@ impl PgLog {
         new: &[Delivery],
         now: &str,
     ) -> Result<(u64, u64), PgStoreError> {
+        let insert = self.prepared(&crate::delivery::INSERT_DELIVERIES)?;
         let mut tx = self.client.transaction()?;
         let requeued = tx.execute(
             "UPDATE deliveries SET status = 'pending', round_attempts = 0, next_attempt_at = $2,
              updated_at = $2, settled_at = NULL WHERE id = ANY($1) AND status <> 'pending'",
             &[&requeue, &now],
         )?;
-        let created = crate::delivery::insert_deliveries(&mut tx, new)?;
+        let created = crate::delivery::insert_deliveries(&mut tx, &insert, new)?;
         tx.commit()?;
         Ok((requeued, created))
     }
