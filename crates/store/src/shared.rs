@@ -11,7 +11,9 @@
 //!    checked to chain to the one before, added to the working copy and folded by the projectors
 //!    ([`Follow`]), so the working copy is the shared log's state before the jobs run;
 //! 3. the jobs run; their events and projection rows ([`crate::staging::Prepared`]) are written
-//!    to the shared log by [`SharedLog::commit`], and only then to the working copy.
+//!    to the shared log by [`SharedLog::commit`] (on a thread of its own), while the writer
+//!    writes them into the working copy's open transaction; the copy commits only once the
+//!    shared log has, and the jobs are answered after that (a node reads its own writes).
 //!
 //! An answer to a job means its effects are durable in the shared log. The working copy is a
 //! cache: if its own commit fails (or the node dies between the two commits), it is simply

@@ -491,20 +491,49 @@ fn commit_batch(
         };
     };
     // The shared log first: once it has committed, the batch is durable and is answered so,
-    // whatever becomes of the working copy's commit.
+    // whatever becomes of the working copy's commit. Meanwhile this thread writes the same
+    // rows to the working copy, inside its open transaction: its SQLite work overlaps the
+    // shared log's round trips and commit, and it commits only once the shared log has (a
+    // failure there rolls both back).
     let prepared = match state.staging.prepare() {
         Ok(prepared) => prepared,
         Err(e) => return Err((e, replies)),
     };
-    if let Err(e) = shared.log.commit(&appended, &prepared) {
+    let events = &state.events;
+    let (committed, local) = std::thread::scope(|scope| {
+        let log = &mut shared.log;
+        let remote = std::thread::Builder::new()
+            .name("hookledger-shared-commit".into())
+            .spawn_scoped(scope, || log.commit(&appended, &prepared));
+        let local = || {
+            events
+                .borrow_mut()
+                .flush(conn)
+                .and_then(|_| prepared.write(conn))
+        };
+        match remote {
+            Ok(remote) => {
+                let local = local();
+                let committed = remote.join().unwrap_or_else(|_| {
+                    Err(StoreError::Shared(
+                        "the shared log's commit panicked; the batch is rolled back".into(),
+                    ))
+                });
+                (committed, local)
+            }
+            // Nothing was sent: the batch fails as a failure of the shared log would.
+            Err(e) => (
+                Err(StoreError::Shared(format!(
+                    "cannot start the shared log's commit: {e}"
+                ))),
+                Ok(0),
+            ),
+        }
+    });
+    if let Err(e) = committed {
         return Err((e, replies));
     }
-    let local = state
-        .events
-        .borrow_mut()
-        .flush(conn)
-        .and_then(|_| prepared.write(conn))
-        .and_then(|_| Ok(conn.execute_batch("COMMIT")?));
+    let local = local.and_then(|_| Ok(conn.execute_batch("COMMIT")?));
     if let Err(error) = local {
         tracing::warn!(
             %error,

@@ -228,6 +228,58 @@ fn a_failed_job_leaves_nothing_in_postgresql_and_the_rest_of_its_batch_commits()
 }
 
 #[test]
+fn a_batch_the_shared_log_refuses_leaves_the_working_copy_as_it_was() {
+    let db = TestDb::create();
+    let a = node(&db);
+    for n in 0..3 {
+        record(&a.writer, event("s", "t", &format!("k{n}")));
+    }
+    // PostgreSQL refuses the next batch's rows, after the writer has sent them (the working
+    // copy's rows are written while the shared log's commit is on its way).
+    db.sql()
+        .batch_execute(
+            "CREATE FUNCTION refuse_docs() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+             CREATE TRIGGER refuse_docs BEFORE INSERT ON proj_docs
+                 FOR EACH STATEMENT EXECUTE FUNCTION refuse_docs();",
+        )
+        .expect("trigger");
+    let refused = a.writer.submit_blocking(|ctx| {
+        let (_, stored) = ctx.append(&event("s", "t", "refused"))?;
+        count_events(&ctx.projections(), &stored)
+    });
+    assert!(refused.is_err(), "answered as refused: {refused:?}");
+    // Neither the shared log nor the working copy holds any of it.
+    assert_eq!(crate::count(&db), 3);
+    let (count, _) = a.store.read(store::log::head).expect("head");
+    assert_eq!(count, 3, "the working copy's head");
+    let copy_count = a
+        .store
+        .read(|conn| store::projection::get_doc(conn, "count", "s"))
+        .expect("doc");
+    assert_eq!(
+        copy_count.as_deref(),
+        Some("3"),
+        "the working copy's document"
+    );
+    // Once PostgreSQL takes rows again, the next event chains to the last one committed.
+    db.sql()
+        .batch_execute("DROP TRIGGER refuse_docs ON proj_docs")
+        .expect("drop trigger");
+    let next = record(&a.writer, event("s", "t", "after"));
+    assert_eq!(next.seq, 4);
+    let mut log = db.log();
+    assert!(matches!(
+        log.verify(None, |_| {}).expect("verify"),
+        store::VerifyReport::Intact { head: Some((4, _)) }
+    ));
+    assert_eq!(
+        a.store.read(store::projection::digest).expect("digest"),
+        log.digest().expect("digest")
+    );
+}
+
+#[test]
 fn a_deleted_working_copy_is_built_again_from_the_shared_log() {
     let db = TestDb::create();
     let a = node(&db);
