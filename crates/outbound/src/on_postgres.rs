@@ -232,7 +232,8 @@ async fn gauges(shared: Arc<Shared>) {
     }
 }
 
-/// Turns outbox rows past the shared cursor into deliveries until none is left.
+/// Turns outbox rows past the shared cursor into deliveries until none is left as of the last
+/// step's read (rows committed after it wait for the next wake or `poll_interval`).
 async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
     loop {
         let config = shared.config.clone();

@@ -23,7 +23,8 @@
 //! - `read`: [`PgLog::head`] and [`PgLog::read_events`].
 //! - `shared`: [`PgShared`], `store::shared::SharedLog` for a `serve` node's writer: a batch is
 //!   one transaction under the append lock, its events and projection rows written with one
-//!   statement per table; the node holds the build lock shared for its session.
+//!   statement (a data-modifying `WITH` per table); the node holds the build lock shared for
+//!   its session.
 //! - `target`: what a build into a database checks first ([`PgLog::holds_events`],
 //!   [`PgLog::identity`]) and its lock ([`PgLog::try_lock_build`]).
 //! - `delivery`: outbound delivery state for workers on several nodes: due deliveries leased
@@ -102,6 +103,11 @@ pub enum PgStoreError {
     /// request key with the form of a content key, say). Nothing of the batch was appended.
     #[error("invariant violated: {0}")]
     Invariant(String),
+    /// The connection that held a node's batch (its transaction and the append lock) was lost
+    /// before the batch was written: nothing of it was committed, and it is not written on a
+    /// new connection outside that transaction. Handling: a failure of the shared log (503).
+    #[error("the connection to PostgreSQL was lost during the batch; nothing of it was committed")]
+    ConnectionLost,
 }
 
 /// A read-only REPEATABLE READ transaction: one snapshot of the database for a whole walk

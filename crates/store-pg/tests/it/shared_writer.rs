@@ -280,6 +280,48 @@ fn a_batch_the_shared_log_refuses_leaves_the_working_copy_as_it_was() {
 }
 
 #[test]
+fn a_batch_whose_connection_dies_is_refused_and_the_next_one_reconnects() {
+    let db = TestDb::create();
+    let a = node(&db);
+    for n in 0..3 {
+        record(&a.writer, event("s", "t", &format!("k{n}")));
+    }
+    // The node's connection, holding the batch's transaction and the append lock, is
+    // terminated while the batch's job runs.
+    let url = db.url.clone();
+    let refused = a.writer.submit_blocking(move |ctx| {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls)
+            .map_err(|e| StoreError::Invariant(e.to_string()))?;
+        let killed = admin
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .map_err(|e| StoreError::Invariant(e.to_string()))?;
+        assert_eq!(killed.len(), 1, "the node's one connection");
+        let (_, stored) = ctx.append(&event("s", "t", "lost"))?;
+        count_events(&ctx.projections(), &stored)
+    });
+    assert!(refused.is_err(), "answered as failed: {refused:?}");
+    assert_eq!(crate::count(&db), 3);
+    let (count, _) = a.store.read(store::log::head).expect("head");
+    assert_eq!(count, 3, "the working copy's head");
+    // The next batch opens a new connection and chains to the last event committed.
+    let next = record(&a.writer, event("s", "t", "after"));
+    assert_eq!(next.seq, 4);
+    let mut log = db.log();
+    assert!(matches!(
+        log.verify(None, |_| {}).expect("verify"),
+        store::VerifyReport::Intact { head: Some((4, _)) }
+    ));
+    assert_eq!(
+        a.store.read(store::projection::digest).expect("digest"),
+        log.digest().expect("digest")
+    );
+}
+
+#[test]
 fn a_deleted_working_copy_is_built_again_from_the_shared_log() {
     let db = TestDb::create();
     let a = node(&db);
