@@ -38,8 +38,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::body::destination;
 use crate::send::Sender;
 use crate::worker::{
-    health_after, now_text, outcome_of, plan_rows, resolve, AbortOnDrop, Health, Target,
-    EXPAND_ROWS_MAX, GAUGE_INTERVAL, RECORD_RETRY_MAX,
+    health_after, now_text, outcome_of, plan_rows, report_backlog, resolve, AbortOnDrop, Health,
+    Target, EXPAND_ROWS_MAX, GAUGE_INTERVAL, RECORD_RETRY_MAX,
 };
 use crate::{Config, Observer, OutboundError};
 
@@ -219,14 +219,7 @@ async fn gauges(shared: Arc<Shared>) {
     loop {
         interval.tick().await;
         match on(&connection, |log| log.backlog()).await {
-            Ok((pending, oldest)) => {
-                let age = oldest
-                    .as_deref()
-                    .and_then(domain::time::parse_rfc3339)
-                    .and_then(|t| (Utc::now() - t).to_std().ok())
-                    .unwrap_or(Duration::ZERO);
-                shared.observer.backlog(pending, age);
-            }
+            Ok((pending, oldest)) => report_backlog(shared.observer.as_ref(), pending, oldest),
             Err(e) => tracing::debug!(error = %e, "cannot read the outbound backlog"),
         }
     }
@@ -255,12 +248,7 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
         match step {
             None => return Ok(()),
             Some((true, all, planned)) => {
-                for event in &planned.skipped {
-                    shared.observer.settled(event, delivery_status::SKIPPED);
-                }
-                for event in &planned.dead {
-                    shared.observer.settled(event, delivery_status::DEAD);
-                }
+                planned.report_settled(shared.observer.as_ref());
                 // Rows appended since then wake the worker again (this node's batches) or
                 // are found by the next round (other nodes').
                 if all {

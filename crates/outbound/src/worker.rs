@@ -217,16 +217,20 @@ async fn gauges(shared: Arc<Shared>) {
 
 async fn refresh_gauges(shared: &Shared) {
     match read(&shared.store, delivery::backlog).await {
-        Ok((pending, oldest)) => {
-            let age = oldest
-                .as_deref()
-                .and_then(domain::time::parse_rfc3339)
-                .and_then(|t| (Utc::now() - t).to_std().ok())
-                .unwrap_or(Duration::ZERO);
-            shared.observer.backlog(pending, age);
-        }
+        Ok((pending, oldest)) => report_backlog(shared.observer.as_ref(), pending, oldest),
         Err(e) => tracing::warn!(error = %e, "cannot read the outbound backlog"),
     }
+}
+
+/// Reports a backlog read (pending deliveries and unexpanded rows, and when the oldest of them
+/// was created, as the log writes times) to the gauges, on either backend.
+pub(crate) fn report_backlog(observer: &dyn Observer, pending: u64, oldest: Option<String>) {
+    let age = oldest
+        .as_deref()
+        .and_then(domain::time::parse_rfc3339)
+        .and_then(|t| (Utc::now() - t).to_std().ok())
+        .unwrap_or(Duration::ZERO);
+    observer.backlog(pending, age);
 }
 
 /// Turns outbox rows past the cursor into deliveries until none is left.
@@ -250,7 +254,7 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
             if delivery::cursor(tx.conn())? != job_plan.cursor {
                 return Ok(false);
             }
-            for new in &job_plan.deliveries {
+            for new in &job_plan.planned.deliveries {
                 tx.insert_delivery(new)?;
             }
             tx.set_cursor(job_plan.last_seq)?;
@@ -258,12 +262,7 @@ async fn expand(shared: &Arc<Shared>) -> Result<(), OutboundError> {
         })
         .await?;
         if applied {
-            for event in &plan.skipped {
-                shared.observer.settled(event, delivery_status::SKIPPED);
-            }
-            for event in &plan.dead {
-                shared.observer.settled(event, delivery_status::DEAD);
-            }
+            plan.planned.report_settled(shared.observer.as_ref());
         }
     }
 }
@@ -275,11 +274,7 @@ struct Expansion {
     cursor: u64,
     /// The cursor after it.
     last_seq: u64,
-    deliveries: Vec<Delivery>,
-    /// Events of rows whose destination has no URL: counted, not stored.
-    skipped: Vec<String>,
-    /// Events of deliveries recorded dead because their endpoint's backlog is full.
-    dead: Vec<String>,
+    planned: Planned,
 }
 
 fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion>, StoreError> {
@@ -294,9 +289,7 @@ fn plan_expansion(conn: &Connection, config: &Config) -> Result<Option<Expansion
     Ok(Some(Expansion {
         cursor,
         last_seq: last.seq,
-        deliveries: planned.deliveries,
-        skipped: planned.skipped,
-        dead: planned.dead,
+        planned,
     }))
 }
 
@@ -308,6 +301,18 @@ pub(crate) struct Planned {
     pub(crate) skipped: Vec<String>,
     /// Events of deliveries recorded dead because their endpoint's backlog is full.
     pub(crate) dead: Vec<String>,
+}
+
+impl Planned {
+    /// Counts the skipped and dead events of an expansion that was applied.
+    pub(crate) fn report_settled(&self, observer: &dyn Observer) {
+        for event in &self.skipped {
+            observer.settled(event, delivery_status::SKIPPED);
+        }
+        for event in &self.dead {
+            observer.settled(event, delivery_status::DEAD);
+        }
+    }
 }
 
 /// Plans the deliveries of `rows` (on either backend): `failing` holds the pending deliveries
