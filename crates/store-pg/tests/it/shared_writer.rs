@@ -227,6 +227,30 @@ fn a_failed_job_leaves_nothing_in_postgresql_and_the_rest_of_its_batch_commits()
     );
 }
 
+/// After a batch that failed: the shared log and `node`'s working copy both still end at `head`.
+fn held_by_neither(db: &TestDb, node: &Node, head: u64) {
+    assert_eq!(crate::count(db), i64::try_from(head).expect("head"));
+    let (count, _) = node.store.read(store::log::head).expect("head");
+    assert_eq!(count, head, "the working copy's head");
+}
+
+/// `node`'s next event gets `seq` `next`, the shared log verifies up to it, and the working
+/// copy holds the shared log's state.
+fn next_chains_on(db: &TestDb, node: &Node, next: u64) {
+    let appended = record(&node.writer, event("s", "t", "after"));
+    assert_eq!(appended.seq, next);
+    let mut log = db.log();
+    let report = log.verify(None, |_| {}).expect("verify");
+    assert!(
+        matches!(&report, store::VerifyReport::Intact { head: Some((seq, _)) } if *seq == next),
+        "{report:?}"
+    );
+    assert_eq!(
+        node.store.read(store::projection::digest).expect("digest"),
+        log.digest().expect("digest")
+    );
+}
+
 #[test]
 fn a_batch_the_shared_log_refuses_leaves_the_working_copy_as_it_was() {
     let db = TestDb::create();
@@ -250,9 +274,7 @@ fn a_batch_the_shared_log_refuses_leaves_the_working_copy_as_it_was() {
     });
     assert!(refused.is_err(), "answered as refused: {refused:?}");
     // Neither the shared log nor the working copy holds any of it.
-    assert_eq!(crate::count(&db), 3);
-    let (count, _) = a.store.read(store::log::head).expect("head");
-    assert_eq!(count, 3, "the working copy's head");
+    held_by_neither(&db, &a, 3);
     let copy_count = a
         .store
         .read(|conn| store::projection::get_doc(conn, "count", "s"))
@@ -266,17 +288,7 @@ fn a_batch_the_shared_log_refuses_leaves_the_working_copy_as_it_was() {
     db.sql()
         .batch_execute("DROP TRIGGER refuse_docs ON proj_docs")
         .expect("drop trigger");
-    let next = record(&a.writer, event("s", "t", "after"));
-    assert_eq!(next.seq, 4);
-    let mut log = db.log();
-    assert!(matches!(
-        log.verify(None, |_| {}).expect("verify"),
-        store::VerifyReport::Intact { head: Some((4, _)) }
-    ));
-    assert_eq!(
-        a.store.read(store::projection::digest).expect("digest"),
-        log.digest().expect("digest")
-    );
+    next_chains_on(&db, &a, 4);
 }
 
 #[test]
@@ -304,21 +316,9 @@ fn a_batch_whose_connection_dies_is_refused_and_the_next_one_reconnects() {
         count_events(&ctx.projections(), &stored)
     });
     assert!(refused.is_err(), "answered as failed: {refused:?}");
-    assert_eq!(crate::count(&db), 3);
-    let (count, _) = a.store.read(store::log::head).expect("head");
-    assert_eq!(count, 3, "the working copy's head");
+    held_by_neither(&db, &a, 3);
     // The next batch opens a new connection and chains to the last event committed.
-    let next = record(&a.writer, event("s", "t", "after"));
-    assert_eq!(next.seq, 4);
-    let mut log = db.log();
-    assert!(matches!(
-        log.verify(None, |_| {}).expect("verify"),
-        store::VerifyReport::Intact { head: Some((4, _)) }
-    ));
-    assert_eq!(
-        a.store.read(store::projection::digest).expect("digest"),
-        log.digest().expect("digest")
-    );
+    next_chains_on(&db, &a, 4);
 }
 
 #[test]
