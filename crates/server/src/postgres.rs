@@ -52,19 +52,7 @@ pub fn working_copy(url: &str, path: &Path) -> Result<Store, StartError> {
         "this node's working copy does not belong to the PostgreSQL log; building it again"
     );
     drop(store);
-    for suffix in ["", "-wal", "-shm"] {
-        let file = format!("{}{suffix}", path.display());
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(StartError::Io {
-                    what: format!("cannot delete the stale working copy {file}"),
-                    source,
-                })
-            }
-        }
-    }
+    store::rebuild::remove_database(path)?;
     Ok(Store::open(path, Durability::Normal)?)
 }
 

@@ -62,6 +62,12 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A database file that had to go could not be removed.
+    #[error("cannot remove {path}: {source}")]
+    RemoveFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file was written by a newer hookledger. Handling: upgrade the binary.
     #[error("the database schema is version {found}, newer than this build's {supported}")]
     SchemaTooNew { found: u32, supported: u32 },

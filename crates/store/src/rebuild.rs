@@ -176,7 +176,7 @@ pub fn remove_database(path: &Path) -> Result<(), StoreError> {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
-                return Err(StoreError::CreateDir { path: file, source });
+                return Err(StoreError::RemoveFile { path: file, source });
             }
         }
     }

@@ -1279,3 +1279,39 @@ fn two_nodes_deliver_each_callback_once_and_take_over_a_killed_node_s_leases() {
         let _ = node.wait();
     }
 }
+
+#[test]
+fn a_working_copy_of_another_log_is_deleted_and_built_again_at_start() {
+    use crate::crash::{free_port, http};
+
+    let db = TestDb::create();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut node = serve_node(&db.url, dir.path(), port);
+    for n in 0..3 {
+        let body = format!(r#"{{"order_number":"old-{n}","price":"1.00","status":"pending"}}"#);
+        let answer = http(port, "POST", "/api/v2/webhooks/orders", &body);
+        assert!(matches!(answer, Some((200, _))), "{answer:?}");
+    }
+    node.kill().expect("kill");
+    let _ = node.wait();
+    // The database is made again under the same URL (restored from another backup, say): the
+    // node's copy of three events belongs to another log.
+    let mut admin = postgres::Client::connect(&db.base_url, postgres::NoTls).expect("connect");
+    for statement in ["DROP DATABASE {} WITH (FORCE)", "CREATE DATABASE {}"] {
+        admin
+            .batch_execute(&statement.replace("{}", &db.name))
+            .expect("make the database again");
+    }
+    let port = free_port();
+    let mut node = serve_node(&db.url, dir.path(), port);
+    let body = r#"{"order_number":"new-0","price":"1.00","status":"pending"}"#;
+    let answer = http(port, "POST", "/api/v2/webhooks/orders", body);
+    assert!(matches!(answer, Some((200, _))), "{answer:?}");
+    let health = http(port, "GET", "/health", "").expect("health");
+    // The copy holds the new log alone: one event, not the old log's three plus one.
+    assert_eq!(field(&health.1, "events"), "1", "{}", health.1);
+    assert_eq!(field(&health.1, "head_seq"), "1", "{}", health.1);
+    node.kill().expect("kill");
+    let _ = node.wait();
+}
