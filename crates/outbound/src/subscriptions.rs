@@ -168,17 +168,16 @@ pub async fn validated(
     })
 }
 
+/// Why a deleted subscription's pending deliveries ended dead (their `last_error`).
+pub const DELETED_REASON: &str = "subscription deleted";
+
 /// Deletes a subscription: it receives nothing more, and its pending deliveries end as dead.
 pub async fn delete(writer: &Writer, id: &str) -> Result<(), SubscriptionError> {
     let id = id.to_owned();
     let now = domain::time::format_micros(Utc::now());
     let deleted = write(writer, move |ctx| {
-        ctx.deliveries().end_subscription(
-            &id,
-            subscription_status::DELETED,
-            "subscription deleted",
-            &now,
-        )
+        ctx.deliveries()
+            .end_subscription(&id, subscription_status::DELETED, DELETED_REASON, &now)
     })
     .await?;
     deleted

@@ -3,8 +3,8 @@
 //! nodes share it (through [`crate::postgres::PgPool`]; a node's working copy holds none).
 
 use actix_web::web;
-use outbound::subscriptions::{self, Redelivered};
-use store::delivery::{Attempt, Delivery, DeliveryFilter, Subscription};
+use outbound::subscriptions::{self, NewSubscription, Redelivered, Rotated, SubscriptionError};
+use store::delivery::{subscription_status, Attempt, Delivery, DeliveryFilter, Subscription};
 
 use crate::routes::api::subscriptions::api_error;
 use crate::{ApiError, AppState};
@@ -79,6 +79,77 @@ pub async fn subscriptions(state: &AppState) -> Result<Vec<Subscription>, ApiErr
             Ok(web::block(move || store.read(store::delivery::subscriptions)).await??)
         }
     }
+}
+
+/// Creates a subscription (400 invalid); it receives the events recorded after it.
+pub async fn create_subscription(
+    state: &AppState,
+    new: NewSubscription,
+) -> Result<Subscription, ApiError> {
+    let tenant = outbound::default_tenant();
+    let Some(pool) = &state.postgres else {
+        return subscriptions::create(&state.writer, &state.outbound.guard, &tenant, new)
+            .await
+            .map_err(api_error);
+    };
+    // Shared by every node: stored in PostgreSQL, after the log's head there.
+    let template = subscriptions::validated(&state.outbound.guard, &tenant, new)
+        .await
+        .map_err(api_error)?;
+    pool.run(move |log| log.insert_subscription(&template))
+        .await
+}
+
+/// Deletes a subscription and ends its pending deliveries as dead (404 unknown).
+pub async fn delete_subscription(state: &AppState, id: String) -> Result<(), ApiError> {
+    let Some(pool) = &state.postgres else {
+        return subscriptions::delete(&state.writer, &id)
+            .await
+            .map_err(api_error);
+    };
+    let now = domain::time::format_micros(chrono::Utc::now());
+    let deleted = pool
+        .run(move |log| {
+            log.end_subscription(
+                &id,
+                subscription_status::DELETED,
+                subscriptions::DELETED_REASON,
+                &now,
+            )
+        })
+        .await?;
+    found(deleted)
+}
+
+/// Rotates a subscription's secret, the old one signing too for `grace` (400 invalid, 404
+/// unknown).
+pub async fn rotate_secret(
+    state: &AppState,
+    id: String,
+    secret: Option<String>,
+    grace: std::time::Duration,
+) -> Result<Rotated, ApiError> {
+    let Some(pool) = &state.postgres else {
+        return subscriptions::rotate(&state.writer, &id, secret, grace)
+            .await
+            .map_err(api_error);
+    };
+    let rotated = subscriptions::rotation(&id, secret, grace).map_err(api_error)?;
+    let (secret, expires) = (
+        rotated.secret.clone(),
+        rotated.previous_secret_expires_at.clone(),
+    );
+    let done = pool
+        .run(move |log| log.rotate_secret(&id, &secret, &expires))
+        .await?;
+    found(done).map(|()| rotated)
+}
+
+/// A change to a subscription that found none: 404, as on SQLite.
+fn found(changed: bool) -> Result<(), ApiError> {
+    changed
+        .then_some(())
+        .ok_or_else(|| api_error(SubscriptionError::NotFound("subscription")))
 }
 
 /// Re-queues a dead delivery with a fresh retry schedule (404 unknown, 409 not dead).

@@ -89,20 +89,7 @@ pub async fn create(
         secret: request.secret,
         ordered: request.ordered,
     };
-    let tenant = outbound::default_tenant();
-    let created = match &state.postgres {
-        // Shared by every node: stored in PostgreSQL, after the log's head there.
-        Some(pool) => {
-            let template = subscriptions::validated(&state.outbound.guard, &tenant, new)
-                .await
-                .map_err(api_error)?;
-            pool.run(move |log| log.insert_subscription(&template))
-                .await?
-        }
-        None => subscriptions::create(&state.writer, &state.outbound.guard, &tenant, new)
-            .await
-            .map_err(api_error)?,
-    };
+    let created = crate::delivery_state::create_subscription(&state, new).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": created.id,
         "url": created.url,
@@ -138,30 +125,7 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&req, &state).await?;
-    match &state.postgres {
-        Some(pool) => {
-            let (id, now) = (
-                id.into_inner(),
-                domain::time::format_micros(chrono::Utc::now()),
-            );
-            let deleted = pool
-                .run(move |log| {
-                    log.end_subscription(
-                        &id,
-                        store::delivery::subscription_status::DELETED,
-                        "subscription deleted",
-                        &now,
-                    )
-                })
-                .await?;
-            if !deleted {
-                return Err(api_error(SubscriptionError::NotFound("subscription")));
-            }
-        }
-        None => subscriptions::delete(&state.writer, &id)
-            .await
-            .map_err(api_error)?,
-    }
+    crate::delivery_state::delete_subscription(&state, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -193,26 +157,9 @@ pub async fn rotate(
         .grace_period_seconds
         .map(std::time::Duration::from_secs)
         .unwrap_or(subscriptions::ROTATION_GRACE_DEFAULT);
-    let rotated = match &state.postgres {
-        Some(pool) => {
-            let rotated = subscriptions::rotation(&id, request.secret, grace).map_err(api_error)?;
-            let (job_id, secret, expires) = (
-                rotated.id.clone(),
-                rotated.secret.clone(),
-                rotated.previous_secret_expires_at.clone(),
-            );
-            let done = pool
-                .run(move |log| log.rotate_secret(&job_id, &secret, &expires))
-                .await?;
-            if !done {
-                return Err(api_error(SubscriptionError::NotFound("subscription")));
-            }
-            rotated
-        }
-        None => subscriptions::rotate(&state.writer, &id, request.secret, grace)
-            .await
-            .map_err(api_error)?,
-    };
+    let rotated =
+        crate::delivery_state::rotate_secret(&state, id.into_inner(), request.secret, grace)
+            .await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": rotated.id,
         "secret": rotated.secret,
