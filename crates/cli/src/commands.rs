@@ -400,9 +400,7 @@ pub fn token_create(db: &DbArgs, role: &str) -> Outcome {
     match location(&settings) {
         Location::Postgres(url) => {
             // Every node serving this database accepts it at once.
-            let mut log = open_postgres(&url)?;
-            let now = domain::time::format_micros(chrono::Utc::now());
-            log.insert_token(&token, role, &domain::DEFAULT_TENANT.to_string(), &now)?;
+            open_postgres(&url)?.insert_token(&token, role)?;
         }
         Location::Sqlite => {
             let store = Store::open(&settings.db, settings.durability)?;

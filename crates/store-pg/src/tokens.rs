@@ -1,22 +1,20 @@
 //! Bearer tokens minted by an admin, as SQLite's `store::ops` keeps them: the SHA-256 of the
 //! token (never the token), its role and tenant, so that every node accepts them.
 
+use domain::DEFAULT_TENANT;
 use store::ops::{token_digest, StoredToken};
 
 use crate::{PgLog, PgStoreError};
 
 impl PgLog {
-    /// Stores a token (as its SHA-256) with its role and tenant.
-    pub fn insert_token(
-        &mut self,
-        token: &str,
-        role: &str,
-        tenant: &str,
-        created_at: &str,
-    ) -> Result<(), PgStoreError> {
+    /// Stores a token (as its SHA-256) with its role, for the default tenant, created now (as
+    /// `store::WriteCtx::insert_token` does on SQLite).
+    pub fn insert_token(&mut self, token: &str, role: &str) -> Result<(), PgStoreError> {
+        let tenant = DEFAULT_TENANT.to_string();
+        let now = domain::time::format_micros(chrono::Utc::now());
         self.client.execute(
             "INSERT INTO tokens (token_sha256, role, tenant, created_at) VALUES ($1, $2, $3, $4)",
-            &[&token_digest(token), &role, &tenant, &created_at],
+            &[&token_digest(token), &role, &tenant, &now],
         )?;
         Ok(())
     }

@@ -36,9 +36,7 @@ pub async fn create(
     match &state.postgres {
         // Every node accepts it: stored in PostgreSQL, not in this node's working copy.
         Some(pool) => {
-            let tenant = domain::DEFAULT_TENANT.to_string();
-            let now = domain::time::format_micros(chrono::Utc::now());
-            pool.run(move |log| log.insert_token(&stored, role.as_str(), &tenant, &now))
+            pool.run(move |log| log.insert_token(&stored, role.as_str()))
                 .await?
         }
         None => state
